@@ -1,0 +1,99 @@
+"""rolecall: retrieval that knows the difference between *related* and *relevant*.
+
+The public API is flat: import everything from `rolecall`.  Modules are private in spirit;
+their names are not part of the API except `rolecall.testing` and `rolecall.eval`.
+"""
+
+from __future__ import annotations
+
+from .documents import Document, read_corpus
+from .embedding import Embedder, SentenceTransformerEmbedder
+from .errors import (
+    CorpusError,
+    IndexCorruptError,
+    IndexError_,
+    IndexNotFoundError,
+    IndexVersionError,
+    InvalidQueryError,
+    KnowledgeGraphError,
+    LLMError,
+    MissingDependencyError,
+    RewriteError,
+    RolecallError,
+)
+from .evidence import EvidenceWeights
+from .explain import (
+    ConstraintCheck,
+    Degradation,
+    Explanation,
+    GroundedValue,
+    Hit,
+    LegScore,
+    Plan,
+    SearchResult,
+)
+from .graph import Entity, KnowledgeGraph, Relation
+from .index import Index
+from .query import (
+    SCHEMA_VERSION,
+    AttributeFilter,
+    Direction,
+    Exclusion,
+    Operator,
+    Polarity,
+    Provenance,
+    RelationConstraint,
+    RoleQuery,
+)
+from .retriever import Retriever
+from .rewrite.base import Catalog, Message, Rewriter
+from .rewrite.rules import RuleRewriter
+from .settings import SearchSettings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AttributeFilter",
+    "Catalog",
+    "ConstraintCheck",
+    "CorpusError",
+    "Degradation",
+    "Direction",
+    "Document",
+    "Embedder",
+    "Entity",
+    "EvidenceWeights",
+    "Exclusion",
+    "Explanation",
+    "GroundedValue",
+    "Hit",
+    "Index",
+    "IndexCorruptError",
+    "IndexError_",
+    "IndexNotFoundError",
+    "IndexVersionError",
+    "InvalidQueryError",
+    "KnowledgeGraph",
+    "KnowledgeGraphError",
+    "LLMError",
+    "LegScore",
+    "Message",
+    "MissingDependencyError",
+    "Operator",
+    "Plan",
+    "Polarity",
+    "Provenance",
+    "Relation",
+    "RelationConstraint",
+    "Retriever",
+    "Rewriter",
+    "RewriteError",
+    "RoleQuery",
+    "RolecallError",
+    "RuleRewriter",
+    "SearchResult",
+    "SearchSettings",
+    "SentenceTransformerEmbedder",
+    "read_corpus",
+]

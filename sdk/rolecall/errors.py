@@ -1,0 +1,104 @@
+"""The errors rolecall raises, all in one tree.
+
+```
+RolecallError
+├── InvalidQueryError           the query or a search argument cannot be used as given
+├── CorpusError                 a corpus file is malformed (names the file and the line)
+├── KnowledgeGraphError         a knowledge-graph file is malformed (names the file and the line)
+├── IndexError_
+│   ├── IndexNotFoundError      no rolecall index at the given path
+│   ├── IndexCorruptError       an index file is missing, truncated or unreadable (names the file)
+│   └── IndexVersionError       the index was written by an incompatible schema version
+├── MissingDependencyError      an optional extra is not installed (names the extra)
+└── RewriteError                the query rewriter failed and strict mode was asked for
+    └── LLMError                the LLM call failed after retries (only in strict mode)
+```
+
+Every message says what was wrong *and* how to fix the call.  Catch `RolecallError` to
+handle everything rolecall raises on purpose; anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CorpusError",
+    "IndexCorruptError",
+    "IndexError_",
+    "IndexNotFoundError",
+    "IndexVersionError",
+    "InvalidQueryError",
+    "KnowledgeGraphError",
+    "LLMError",
+    "MissingDependencyError",
+    "RewriteError",
+    "RolecallError",
+]
+
+
+class RolecallError(Exception):
+    """Base class of every error rolecall raises on purpose."""
+
+
+class InvalidQueryError(RolecallError, ValueError):
+    """The query text or a search argument (k, weights, filters) is unusable."""
+
+
+class _FileLineError(RolecallError):
+    """An error located at a line of an input file."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+        self.path = str(path) if path is not None else None
+        self.line = line
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        super().__init__(where + message)
+
+
+class CorpusError(_FileLineError, ValueError):
+    """A corpus record is malformed; `.path` and `.line` locate it."""
+
+
+class KnowledgeGraphError(_FileLineError, ValueError):
+    """A knowledge-graph record is malformed or refers to an unknown entity."""
+
+
+class IndexError_(RolecallError):  # trailing underscore: do not shadow the builtin IndexError
+    """Base class of errors about an on-disk index."""
+
+
+class IndexNotFoundError(IndexError_, FileNotFoundError):
+    """There is no rolecall index at the path."""
+
+
+class IndexCorruptError(IndexError_):
+    """A file of the index is missing, truncated or unreadable; `.path` names it."""
+
+    def __init__(self, message: str, *, path: str | Path):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+class IndexVersionError(IndexError_):
+    """The index was written with a schema version this rolecall cannot read."""
+
+
+class MissingDependencyError(RolecallError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str):
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{package} is not installed; install it with: pip install \"rolecall[{extra}]\""
+        )
+
+
+class RewriteError(RolecallError):
+    """Rewriting failed and the caller asked for strict mode (no rule fallback)."""
+
+
+class LLMError(RewriteError):
+    """The LLM call failed (after retries) or returned nothing usable, in strict mode."""

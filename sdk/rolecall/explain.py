@@ -1,0 +1,150 @@
+"""What a search returns: hits with their explanations, and the plan that was executed.
+
+Everything here is a pydantic model so that a `SearchResult` serialises to JSON as is
+(`rolecall search --json`, adapters' metadata, logs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .query import RoleQuery
+
+__all__ = [
+    "ConstraintCheck",
+    "Degradation",
+    "Explanation",
+    "GroundedValue",
+    "Hit",
+    "LegScore",
+    "Plan",
+    "SearchResult",
+]
+
+
+class LegScore(BaseModel):
+    """How one retrieval leg ranked a document (rank is 1-based)."""
+
+    leg: str
+    rank: int
+    score: float
+    weight: float
+    contribution: float = Field(description="weight / (rrf_k + rank), this leg's RRF share")
+
+
+class ConstraintCheck(BaseModel):
+    """The verdict of one constraint (relation, type, exclusion, filter) on one document."""
+
+    constraint: str = Field(description="Human-readable form, e.g. 'must treats headache'.")
+    kind: Literal["type", "relation", "exclusion", "filter"]
+    satisfied: bool
+    evidence: str = ""
+    strength: float = Field(default=1.0, description="0..1; how strongly the evidence holds.")
+
+
+class Explanation(BaseModel):
+    """Why a hit ranked where it did."""
+
+    legs: list[LegScore] = Field(default_factory=list)
+    checks: list[ConstraintCheck] = Field(default_factory=list)
+    fused: float = Field(default=0.0, description="Weighted RRF before penalties.")
+    penalty: float = Field(default=0.0, description="Multiplicative penalty applied, 0..1.")
+    suppressed: bool = Field(default=False, description="Removed by a hard constraint.")
+
+    def summary(self) -> str:
+        """One line for a terminal table."""
+        legs = ", ".join(f"{s.leg}#{s.rank}" for s in self.legs) or "no leg"
+        failed = [c.constraint for c in self.checks if not c.satisfied]
+        held = [c.constraint for c in self.checks if c.satisfied]
+        parts = [legs]
+        if held:
+            parts.append("ok: " + "; ".join(held))
+        if failed:
+            parts.append("violates: " + "; ".join(failed))
+        if self.penalty:
+            parts.append(f"penalty {self.penalty:.2f}")
+        return " | ".join(parts)
+
+
+class Hit(BaseModel):
+    """One ranked document."""
+
+    id: str
+    score: float = Field(description="Bounded 0..1: fused RRF / best possible, after penalty.")
+    title: str = ""
+    text: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    explanation: Explanation = Field(default_factory=Explanation)
+
+
+class GroundedValue(BaseModel):
+    """One value of the RoleQuery and what it was linked to."""
+
+    value: str
+    slot: str = Field(description="Where it came from: 'target_type', 'relation.object', ...")
+    entity_id: str | None = None
+    method: Literal["exact", "alias", "fuzzy", "vocabulary", "unresolved"] = "unresolved"
+    confidence: float = 0.0
+    candidates: list[str] = Field(default_factory=list)
+
+    @property
+    def resolved(self) -> bool:
+        return self.method != "unresolved"
+
+
+class Degradation(BaseModel):
+    """Something that did not run as configured; the result is still usable."""
+
+    stage: str
+    reason: str
+
+
+class Plan(BaseModel):
+    """The search as executed."""
+
+    query: RoleQuery
+    grounding: list[GroundedValue] = Field(default_factory=list)
+    legs: list[str] = Field(default_factory=list, description="Legs that ran.")
+    weights: dict[str, float] = Field(default_factory=dict)
+    exclusion_mode: str = "soft"
+    candidates: int = 0
+    allowed: int | None = Field(
+        default=None, description="Documents the graph/filters allowed; null = unconstrained."
+    )
+    blocked: int = 0
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def unresolved(self) -> list[GroundedValue]:
+        return [g for g in self.grounding if not g.resolved]
+
+
+class SearchResult(BaseModel):
+    """Hits, the plan that produced them, and anything that degraded."""
+
+    hits: list[Hit]
+    plan: Plan
+    degraded: list[Degradation] = Field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [h.id for h in self.hits]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The shape `rolecall search --json` prints."""
+        return {
+            "hits": [
+                {
+                    "id": h.id,
+                    "score": h.score,
+                    "title": h.title,
+                    "explanation": h.explanation.model_dump(mode="json"),
+                }
+                for h in self.hits
+            ],
+            "plan": self.plan.model_dump(mode="json"),
+            "degraded": [d.model_dump(mode="json") for d in self.degraded],
+        }

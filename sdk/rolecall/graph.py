@@ -1,0 +1,536 @@
+"""`KnowledgeGraph`: entities, is-a taxonomy and typed relations on networkx.
+
+It does three things for a search:
+
+* **links** documents to entities: explicit ids in `metadata["entities"]`, else alias matches
+  in the text (one Aho-Corasick pass over the document, whatever the number of aliases);
+* **looks up** a value the rewriter produced (exact id/name, alias, fuzzy);
+* **evaluates** the symbolic part of a grounded `RoleQuery` over the linked documents:
+  type with is-a closure, relation constraints with direction, must-not, k hops.
+
+Semantics, chosen so that a role is never confused with an association:
+
+* A document is *about* the entities of its metadata; without metadata, the entities named in
+  its title plus those mentioned at least `min_mentions` times.  Only entities a document is
+  about answer relation constraints; a passing mention never does.
+* `x` has type `T` when `T` is `x`'s type, or `T` is an ancestor of `x` or of its type on is-a.
+* `s -r-> o` holds for a constraint on `o` when `s` (or an is-a ancestor of `s`: properties
+  are inherited) reaches `o` or an is-a descendant of `o` (a headache is a pain) by at most
+  `max_hops` edges of relation `r`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import KnowledgeGraphError
+from .explain import ConstraintCheck
+from .query import Direction, Polarity, RelationConstraint
+
+__all__ = ["DocLinks", "Entity", "GraphVerdict", "KnowledgeGraph", "Relation", "normalize"]
+
+_WS = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, strip accents, fold whitespace: the form names and aliases are matched in."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_ish = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WS.sub(" ", ascii_ish.replace("’", "'")).strip().lower()
+
+
+class Entity(BaseModel):
+    """A node: an id, a display name, a type name, aliases and is-a parents (entity ids)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    name: str = ""
+    type: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    is_a: list[str] = Field(default_factory=list)
+
+    def surface_forms(self) -> list[str]:
+        return [s for s in {self.id.replace("_", " "), self.name, *self.aliases} if s.strip()]
+
+
+class Relation(BaseModel):
+    """A typed edge `subject -relation-> object`, with an optional source for the fact."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subject: str = Field(min_length=1)
+    relation: str = Field(min_length=1)
+    object: str = Field(min_length=1)
+    source: str = ""
+
+
+@dataclass
+class DocLinks:
+    """What one document is linked to: entities it is about, and mention counts."""
+
+    about: list[str] = field(default_factory=list)
+    mentions: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"about": self.about, "mentions": self.mentions}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DocLinks:
+        return cls(about=list(data.get("about", [])), mentions=dict(data.get("mentions", {})))
+
+
+@dataclass
+class GraphVerdict:
+    """The graph's answer for one query: allowed docs (None = no constraint) and blocked docs."""
+
+    allowed: set[int] | None
+    blocked: dict[int, str]
+    constraints: list[str]
+
+    @property
+    def active(self) -> bool:
+        return self.allowed is not None or bool(self.blocked)
+
+
+@dataclass
+class _Matcher:
+    automaton: Any
+    #: normalized surface form -> entity ids
+    forms: dict[str, list[str]]
+
+
+class KnowledgeGraph:
+    """Entities and relations, with alias matching and symbolic evaluation.
+
+    Build it from files (`KnowledgeGraph.load(paths)`) or in code (`add_entity`,
+    `add_relation`).  Formats, chosen by file name:
+
+    * `*.jsonl` — one object per line, `{"kind": "entity", "id", "name", "type", "aliases",
+      "is_a"}` or `{"kind": "relation", "subject", "relation", "object", "source"?}`;
+      relations must name declared entities.
+    * `*.csv` — entities, header `id,name,type,aliases,is_a` (lists separated by `|`).
+    * `*.tsv` — triples `subject<TAB>relation<TAB>object` (an optional header line naming
+      those columns); an end that is not declared elsewhere becomes an entity named by it.
+    """
+
+    def __init__(self, *, min_mentions: int = 2) -> None:
+        self.entities: dict[str, Entity] = {}
+        self.relations: list[Relation] = []
+        self._edges: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._taxonomy: nx.DiGraph = nx.DiGraph()  # child -> parent
+        self.min_mentions = min_mentions
+        self._matcher: _Matcher | None = None
+
+    # -- construction -------------------------------------------------------------------------
+
+    def add_entity(self, entity: Entity | dict[str, Any]) -> Entity:
+        ent = entity if isinstance(entity, Entity) else Entity.model_validate(entity)
+        if not ent.name:
+            ent = ent.model_copy(update={"name": ent.id})
+        self.entities[ent.id] = ent
+        self._taxonomy.add_node(ent.id)
+        for parent in ent.is_a:
+            self._taxonomy.add_edge(ent.id, parent)
+        self._matcher = None
+        return ent
+
+    def add_relation(self, relation: Relation | dict[str, Any], *, create: bool = False) -> None:
+        rel = relation if isinstance(relation, Relation) else Relation.model_validate(relation)
+        for end in (rel.subject, rel.object):
+            if end not in self.entities:
+                if not create:
+                    raise KnowledgeGraphError(
+                        f"relation names unknown entity {end!r}; declare it as an entity first"
+                    )
+                self.add_entity(Entity(id=end, name=end))
+        self.relations.append(rel)
+        self._edges.add_edge(rel.subject, rel.object, key=rel.relation, source=rel.source)
+
+    @classmethod
+    def load(cls, paths: Iterable[str | Path], *, min_mentions: int = 2) -> KnowledgeGraph:
+        """Load entity and relation files (see the class docstring for the formats)."""
+        kg = cls(min_mentions=min_mentions)
+        pending: list[tuple[Path, int, Relation, bool]] = []
+        for raw in paths:
+            path = Path(raw)
+            if not path.exists():
+                raise KnowledgeGraphError("no such knowledge-graph file", path=path)
+            for lineno, kind, payload in _read_kg_file(path):
+                try:
+                    if kind == "entity":
+                        kg.add_entity(Entity.model_validate(payload))
+                    else:
+                        pending.append(
+                            (path, lineno, Relation.model_validate(payload), kind == "triple")
+                        )
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    where = ".".join(str(p) for p in err["loc"])
+                    raise KnowledgeGraphError(f"{where}: {err['msg']}", path=path, line=lineno)
+        # Relations last, so that files may come in any order.
+        for path, lineno, rel, create in pending:
+            try:
+                kg.add_relation(rel, create=create)
+            except KnowledgeGraphError as exc:
+                raise KnowledgeGraphError(str(exc), path=path, line=lineno) from None
+        kg._check_taxonomy()
+        return kg
+
+    def _check_taxonomy(self) -> None:
+        unknown = [n for n in self._taxonomy.nodes if n not in self.entities]
+        if unknown:
+            raise KnowledgeGraphError(
+                f"is_a names unknown entities {sorted(unknown)[:5]}; declare them as entities"
+            )
+
+    # -- serialisation (the index stores the graph it was built with) ---------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entities": [e.model_dump() for e in self.entities.values()],
+            "relations": [r.model_dump() for r in self.relations],
+            "min_mentions": self.min_mentions,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KnowledgeGraph:
+        kg = cls(min_mentions=int(data.get("min_mentions", 2)))
+        for e in data.get("entities", []):
+            kg.add_entity(Entity.model_validate(e))
+        for r in data.get("relations", []):
+            kg.add_relation(Relation.model_validate(r), create=True)
+        return kg
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    # -- taxonomy ------------------------------------------------------------------------------
+
+    def ancestors(self, entity_id: str) -> set[str]:
+        """Is-a ancestors (not including the entity itself)."""
+        if entity_id not in self._taxonomy:
+            return set()
+        return set(nx.descendants(self._taxonomy, entity_id))
+
+    def descendants(self, entity_id: str) -> set[str]:
+        """Entities that are (transitively) a kind of `entity_id`."""
+        if entity_id not in self._taxonomy:
+            return set()
+        return set(nx.ancestors(self._taxonomy, entity_id))
+
+    def has_type(self, entity_id: str, type_name: str) -> bool:
+        ent = self.entities.get(entity_id)
+        if ent is None:
+            return False
+        if type_name in (ent.type, entity_id):
+            return True
+        closure = self.ancestors(entity_id)
+        if ent.type:
+            closure |= {ent.type} | self.ancestors(ent.type)
+        return type_name in closure
+
+    def types(self) -> list[str]:
+        """Type names in use (entity `type` values), most frequent first."""
+        counts = Counter(e.type for e in self.entities.values() if e.type)
+        return [t for t, _ in counts.most_common()]
+
+    def relation_names(self) -> list[str]:
+        counts = Counter(r.relation for r in self.relations)
+        return [r for r, _ in counts.most_common()]
+
+    # -- alias matching --------------------------------------------------------------------------
+
+    def _build_matcher(self) -> _Matcher:
+        import ahocorasick  # pyahocorasick; a core dependency
+
+        forms: dict[str, list[str]] = defaultdict(list)
+        for ent in self.entities.values():
+            for form in ent.surface_forms():
+                key = normalize(form)
+                if len(key) >= 2 and ent.id not in forms[key]:
+                    forms[key].append(ent.id)
+        automaton = ahocorasick.Automaton()
+        for key in forms:
+            automaton.add_word(key, key)
+        if forms:
+            automaton.make_automaton()
+        return _Matcher(automaton=automaton, forms=dict(forms))
+
+    @property
+    def matcher(self) -> _Matcher:
+        if self._matcher is None:
+            self._matcher = self._build_matcher()
+        return self._matcher
+
+    def find_mentions(self, text: str) -> list[tuple[str, int, int, str]]:
+        """Entity mentions in `text`: (entity_id, start, end, surface) in the normalized text.
+
+        Whole words only; overlapping matches resolve to the longest (leftmost on ties), so
+        "back pain" links `back_pain`, not `pain`.
+        """
+        m = self.matcher
+        if not m.forms:
+            return []
+        norm = normalize(text)
+        spans: list[tuple[int, int, str]] = []
+        for end, key in m.automaton.iter(norm):
+            start = end - len(key) + 1
+            before = norm[start - 1] if start > 0 else " "
+            after = norm[end + 1] if end + 1 < len(norm) else " "
+            if before.isalnum() or after.isalnum():
+                continue
+            spans.append((start, end + 1, key))
+        spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
+        taken: list[tuple[int, int]] = []
+        out: list[tuple[str, int, int, str]] = []
+        for start, end, key in spans:
+            if any(start < e and s < end for s, e in taken):
+                continue
+            taken.append((start, end))
+            for eid in m.forms[key]:
+                out.append((eid, start, end, key))
+        out.sort(key=lambda t: t[1])
+        return out
+
+    def link(self, text: str, title: str = "", explicit: Iterable[str] = ()) -> DocLinks:
+        """Link one document: explicit ids win; else title mentions and frequent mentions."""
+        counts = Counter(eid for eid, *_ in self.find_mentions(f"{title}\n{text}"))
+        explicit_ids = [e for e in explicit if e in self.entities]
+        if explicit_ids:
+            about = explicit_ids
+        else:
+            in_title = {eid for eid, *_ in self.find_mentions(title)} if title else set()
+            about = sorted(
+                eid for eid, n in counts.items() if eid in in_title or n >= self.min_mentions
+            )
+        return DocLinks(about=about, mentions=dict(counts))
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def lookup(self, value: str, *, fuzzy_cutoff: float = 88.0) -> list[tuple[str, str, float]]:
+        """Candidate entities for a value: [(entity_id, method, confidence)], best first."""
+        key = normalize(value)
+        if not key:
+            return []
+        if key in self.entities:
+            return [(key, "exact", 1.0)]
+        forms = self.matcher.forms
+        for candidate_key in (key, key.replace("_", " ")):
+            if candidate_key in forms:
+                ids = forms[candidate_key]
+                method = "exact" if any(
+                    normalize(self.entities[i].name) == candidate_key for i in ids
+                ) else "alias"
+                conf = 1.0 if len(ids) == 1 else 1.0 / len(ids)
+                return [(i, method, conf) for i in ids]
+        from rapidfuzz import fuzz, process
+
+        found: dict[str, float] = {}
+        for form, score, _ in process.extract(
+            key, list(forms), scorer=fuzz.WRatio, limit=5, score_cutoff=fuzzy_cutoff
+        ):
+            for eid in forms[form]:
+                found[eid] = max(found.get(eid, 0.0), score / 100.0 * 0.9)
+        return sorted(((e, "fuzzy", c) for e, c in found.items()), key=lambda t: -t[2])
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def _reach(self, start: str, relation: str, max_hops: int, reverse: bool) -> set[str]:
+        """Entities reachable from `start` (or its ancestors) by ≤ max_hops `relation` edges."""
+        frontier = {start} | self.ancestors(start)
+        seen: set[str] = set()
+        for _ in range(max_hops):
+            nxt: set[str] = set()
+            for node in frontier:
+                if node not in self._edges:
+                    continue
+                edges = (
+                    self._edges.in_edges(node, keys=True)
+                    if reverse
+                    else self._edges.out_edges(node, keys=True)
+                )
+                for u, v, key in edges:
+                    if key == relation:
+                        nxt.add(u if reverse else v)
+            nxt -= seen
+            seen |= nxt
+            frontier = nxt
+            if not frontier:
+                break
+        return seen
+
+    def holds(self, entity_id: str, rc: RelationConstraint, object_id: str) -> bool:
+        """Whether `entity_id` plays the constraint's role towards `object_id`."""
+        targets = {object_id} | self.descendants(object_id)
+        reached = self._reach(
+            entity_id, rc.relation, rc.max_hops, reverse=rc.direction == Direction.OBJECT
+        )
+        return bool(reached & targets)
+
+    def evaluate(
+        self,
+        links: list[DocLinks],
+        *,
+        target_type: str | None,
+        relations: list[tuple[RelationConstraint, str]],
+        entity_docs: dict[str, list[int]] | None = None,
+    ) -> GraphVerdict:
+        """Which documents the symbolic part allows and which it blocks (with the reason).
+
+        `relations` pairs each constraint with the entity id its object was grounded to;
+        ungrounded constraints must not be passed (they are reported, never enforced).
+        """
+        musts = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST]
+        nots = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST_NOT]
+        constraints = ([f"type {target_type}"] if target_type else []) + [
+            describe_relation(rc, o) for rc, o in relations
+        ]
+        if not target_type and not relations:
+            return GraphVerdict(allowed=None, blocked={}, constraints=[])
+        if entity_docs is None:
+            entity_docs = invert_links(links)
+
+        def candidate(eid: str) -> bool:
+            return target_type is None or self.has_type(eid, target_type)
+
+        candidates = [e for e in entity_docs if e in self.entities and candidate(e)]
+        good = {e for e in candidates if all(self.holds(e, rc, o) for rc, o in musts)}
+        allowed: set[int] | None = None
+        if target_type or musts:
+            allowed = {d for e in good for d in entity_docs.get(e, [])}
+        blocked: dict[int, str] = {}
+        for rc, o in nots:
+            for e in candidates:
+                if self.holds(e, rc, o):
+                    for d in entity_docs.get(e, []):
+                        blocked.setdefault(d, f"{e} {rc.relation} {o}")
+        if allowed is not None:
+            allowed -= set(blocked)
+        return GraphVerdict(allowed=allowed, blocked=blocked, constraints=constraints)
+
+    def explain_doc(
+        self,
+        doc_links: DocLinks,
+        *,
+        target_type: str | None,
+        relations: list[tuple[RelationConstraint, str]],
+    ) -> list[ConstraintCheck]:
+        """Per-constraint verdicts for one document, with the entity that decided each."""
+        checks: list[ConstraintCheck] = []
+        about = doc_links.about
+        subjects = [e for e in about if target_type is None or self.has_type(e, target_type)]
+        if target_type:
+            checks.append(
+                ConstraintCheck(
+                    constraint=f"type {target_type}",
+                    kind="type",
+                    satisfied=bool(subjects),
+                    evidence=f"about {', '.join(subjects)}" if subjects
+                    else (f"about {', '.join(about)}" if about else "no linked entity"),
+                )
+            )
+        for rc, o in relations:
+            holders = [e for e in subjects if self.holds(e, rc, o)]
+            ok = bool(holders) if rc.polarity == Polarity.MUST else not holders
+            if holders:
+                evidence = f"{', '.join(holders)} {rc.relation} {o}"
+            elif subjects:
+                evidence = f"no {rc.relation} {o} edge from {', '.join(subjects)}"
+            else:
+                evidence = "no linked entity of the wanted type"
+            checks.append(
+                ConstraintCheck(
+                    constraint=describe_relation(rc, o),
+                    kind="relation",
+                    satisfied=ok,
+                    evidence=evidence,
+                )
+            )
+        return checks
+
+
+def describe_relation(rc: RelationConstraint, object_id: str) -> str:
+    neg = "must not" if rc.polarity == Polarity.MUST_NOT else "must"
+    arrow = f"{rc.relation} {object_id}" if rc.direction == Direction.SUBJECT else (
+        f"be {rc.relation} by {object_id}"
+    )
+    hops = f" (≤{rc.max_hops} hops)" if rc.max_hops > 1 else ""
+    return f"{neg} {arrow}{hops}"
+
+
+def invert_links(links: list[DocLinks]) -> dict[str, list[int]]:
+    """entity id -> ordinals of the documents about it."""
+    inv: dict[str, list[int]] = defaultdict(list)
+    for ordinal, dl in enumerate(links):
+        for e in dl.about:
+            inv[e].append(ordinal)
+    return dict(inv)
+
+
+def _read_kg_file(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Yield (line number, 'entity' | 'relation' | 'triple', payload) from one KG file."""
+    suffix = path.suffix.lower()
+    with path.open("r", encoding="utf-8", newline="") as fh:
+        if suffix in (".jsonl", ".json"):
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise KnowledgeGraphError(
+                        f"not valid JSON ({exc.msg})", path=path, line=lineno
+                    ) from None
+                if not isinstance(rec, dict):
+                    raise KnowledgeGraphError("expected a JSON object", path=path, line=lineno)
+                kind = rec.pop("kind", None) or ("relation" if "relation" in rec else "entity")
+                if kind not in ("entity", "relation"):
+                    raise KnowledgeGraphError(
+                        f"unknown kind {kind!r}; use 'entity' or 'relation'", path=path, line=lineno
+                    )
+                yield lineno, kind, rec
+        elif suffix == ".csv":
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or "id" not in reader.fieldnames:
+                raise KnowledgeGraphError(
+                    "entity CSV needs a header with at least 'id' (id,name,type,aliases,is_a)",
+                    path=path,
+                    line=1,
+                )
+            for lineno, row in enumerate(reader, start=2):
+                payload: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
+                for list_field in ("aliases", "is_a"):
+                    payload[list_field] = [
+                        s.strip() for s in payload.get(list_field, "").split("|") if s.strip()
+                    ]
+                payload["type"] = payload.get("type") or None
+                yield lineno, "entity", payload
+        elif suffix == ".tsv":
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip() or raw.startswith("#"):
+                    continue
+                cols = [c.strip() for c in raw.rstrip("\n").split("\t")]
+                if lineno == 1 and [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]:
+                    continue
+                if len(cols) < 3 or not all(cols[:3]):
+                    raise KnowledgeGraphError(
+                        "expected 'subject<TAB>relation<TAB>object'", path=path, line=lineno
+                    )
+                yield lineno, "triple", {"subject": cols[0], "relation": cols[1], "object": cols[2]}
+        else:
+            raise KnowledgeGraphError(
+                "unknown knowledge-graph format; use .jsonl, .csv (entities) or .tsv (triples)",
+                path=path,
+            )

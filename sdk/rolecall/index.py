@@ -1,0 +1,455 @@
+"""The on-disk index: documents, BM25, embeddings and the linked knowledge graph.
+
+Layout of an index directory::
+
+    ROOT/CURRENT            name of the live generation ("gen-000002"), replaced atomically
+    ROOT/gen-000002/        manifest.json, docs.jsonl, offsets.npy, lexical/ (tantivy),
+                            embeddings.npy (+ hnsw.bin), kg.json, links.jsonl
+    ROOT/.lock              held by the one process writing
+
+A build or an add writes a complete new generation in a temporary folder, renames it into
+place and only then switches `CURRENT` (write-temp, fsync, rename).  Readers resolve
+`CURRENT` once when they open, so any number of processes read while one writes, a reader
+never sees half a generation, and a writer killed at any point leaves the previous
+generation live.  The previous generation is kept for readers still holding it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .documents import Document, coerce_documents
+from .embedding import Embedder, default_embedder
+from .errors import IndexCorruptError, IndexNotFoundError, IndexVersionError, InvalidQueryError
+from .graph import DocLinks, KnowledgeGraph, invert_links
+from .legs.dense import DEFAULT_ANN_THRESHOLD, DenseIndex
+from .legs.lexical import LexicalIndex
+from .progress import progress_bar
+
+__all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest"]
+
+INDEX_FORMAT_VERSION = 1
+_CURRENT = "CURRENT"
+_LOCK = ".lock"
+_EMBED_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index generation holds; written last, read first."""
+
+    format_version: int
+    generation: int
+    count: int
+    embedding_model: str
+    dim: int
+    ann: bool
+    entities: int
+    relations: int
+    created: float
+
+    @classmethod
+    def read(cls, directory: Path) -> Manifest:
+        path = directory / "manifest.json"
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise IndexCorruptError("manifest is missing; rebuild the index", path=path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise IndexCorruptError(f"manifest is not valid JSON ({exc}); rebuild", path=path)
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if version != INDEX_FORMAT_VERSION:
+            raise IndexVersionError(
+                f"{path}: index format {version!r}, this rolecall reads "
+                f"{INDEX_FORMAT_VERSION}; rebuild it with `rolecall index`"
+            )
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError) as exc:
+            raise IndexCorruptError(f"manifest lacks {exc}; rebuild the index", path=path)
+
+    def write(self, directory: Path) -> None:
+        _write_atomic(directory / "manifest.json", json.dumps(self.__dict__, indent=2))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _writer_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / _LOCK).open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class Index:
+    """A read-only view of one generation of an index directory.
+
+    `Index.build(...)` and `index.add(...)` write new generations; `Index.open(root)` reads the
+    live one.  An open Index never changes under its reader; call `refresh()` to move to the
+    newest generation.
+    """
+
+    def __init__(self, root: Path, directory: Path, embedder: Embedder | None = None) -> None:
+        self.root = root
+        self.directory = directory
+        self.manifest = Manifest.read(directory)
+        self._embedder = embedder
+        m = self.manifest
+        self.lexical = LexicalIndex.open(directory / "lexical")
+        if self.lexical.num_docs != m.count:
+            raise IndexCorruptError(
+                f"tantivy holds {self.lexical.num_docs} documents, manifest says {m.count}; "
+                "rebuild the index",
+                path=directory / "lexical",
+            )
+        self.dense = DenseIndex.open(directory, expected_rows=m.count, dim=m.dim)
+        self.ids: list[str] = _read_json(directory / "ids.json")
+        self._offsets = _load_npy(directory / "offsets.npy", expected=m.count + 1)
+        if len(self.ids) != m.count:
+            raise IndexCorruptError(
+                f"{len(self.ids)} ids, manifest says {m.count}; rebuild", path=directory / "ids.json"
+            )
+        self._ord = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        self.kg = KnowledgeGraph.from_json(_read_json(directory / "kg.json"))
+        self.links = _read_links(directory / "links.jsonl", m.count)
+        self.entity_docs = invert_links(self.links)
+        self._metadata: list[dict[str, Any]] | None = None
+        self._docs_path = directory / "docs.jsonl"
+        if self._docs_path.stat().st_size != int(self._offsets[-1]):
+            raise IndexCorruptError(
+                "document store is truncated or was changed; rebuild", path=self._docs_path
+            )
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: str | Path, *, embedder: Embedder | None = None) -> Index:
+        """Open the live generation of the index at `root` (read-only)."""
+        root = Path(root)
+        current = root / _CURRENT
+        if not current.exists():
+            hint = "it is empty" if root.exists() else "it does not exist"
+            raise IndexNotFoundError(
+                f"no rolecall index at {root} ({hint}); build one with "
+                f"`rolecall index CORPUS.jsonl --out {root}` or Index.build()"
+            )
+        name = current.read_text("utf-8").strip()
+        directory = root / name
+        if not name.startswith("gen-") or not directory.is_dir():
+            raise IndexCorruptError(
+                f"CURRENT names {name!r}, which is not a generation folder; rebuild", path=current
+            )
+        return cls(root, directory, embedder)
+
+    def refresh(self) -> Index:
+        """The newest generation of the same root (self if nothing changed)."""
+        name = (self.root / _CURRENT).read_text("utf-8").strip()
+        if self.root / name == self.directory:
+            return self
+        return Index.open(self.root, embedder=self._embedder)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = default_embedder()
+        if self._embedder.name != self.manifest.embedding_model:
+            raise InvalidQueryError(
+                f"index was embedded with {self.manifest.embedding_model!r} but the embedder is "
+                f"{self._embedder.name!r}; pass the same embedder you built with"
+            )
+        return self._embedder
+
+    # -- reading documents -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.manifest.count
+
+    def ordinal(self, doc_id: str) -> int | None:
+        return self._ord.get(doc_id)
+
+    def document(self, ordinal: int) -> Document:
+        start, end = int(self._offsets[ordinal]), int(self._offsets[ordinal + 1])
+        with self._docs_path.open("rb") as fh:
+            fh.seek(start)
+            raw = fh.read(end - start)
+        try:
+            return Document.model_validate_json(raw)
+        except ValueError as exc:
+            raise IndexCorruptError(
+                f"document {ordinal} unreadable ({exc}); rebuild", path=self._docs_path
+            ) from None
+
+    def metadata(self) -> list[dict[str, Any]]:
+        """Every document's metadata, by ordinal (read once, on first use)."""
+        if self._metadata is None:
+            with self._docs_path.open("rb") as fh:
+                self._metadata = [json.loads(line).get("metadata", {}) for line in fh]
+        return self._metadata
+
+    def metadata_fields(self) -> set[str]:
+        return {k for md in self.metadata() for k in md}
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        root: str | Path,
+        documents: Iterable[Document | dict[str, Any]],
+        *,
+        kg: KnowledgeGraph | None = None,
+        embedder: Embedder | None = None,
+        ann_threshold: int = DEFAULT_ANN_THRESHOLD,
+        progress: bool = True,
+    ) -> Index:
+        """Build an index from documents and replace whatever lives at `root`, atomically."""
+        root = Path(root)
+        docs = coerce_documents(documents)
+        embedder = embedder or default_embedder()
+        with _writer_lock(root):
+            _clean_temporaries(root)
+            tmp = root / f".tmp-{uuid.uuid4().hex}"
+            tmp.mkdir()
+            try:
+                _write_generation(
+                    tmp,
+                    previous=None,
+                    new_docs=docs,
+                    kg=kg or KnowledgeGraph(),
+                    embedder=embedder,
+                    ann_threshold=ann_threshold,
+                    progress=progress,
+                    generation=_next_generation(root),
+                )
+                _publish(root, tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return cls.open(root, embedder=embedder)
+
+    def add(
+        self,
+        documents: Iterable[Document | dict[str, Any]],
+        *,
+        ann_threshold: int = DEFAULT_ANN_THRESHOLD,
+        progress: bool = True,
+    ) -> Index:
+        """Add documents in a new generation; returns the Index opened on it.
+
+        Ids already in the index are rejected (use a rebuild to replace documents): silently
+        overwriting one would change results for readers without a trace.
+        """
+        docs = coerce_documents(documents)
+        with _writer_lock(self.root):
+            latest = Index.open(self.root, embedder=self._embedder)
+            dupes = [d.id for d in docs if latest.ordinal(d.id) is not None]
+            if dupes:
+                raise InvalidQueryError(
+                    f"{len(dupes)} document ids already indexed (e.g. {dupes[0]!r}); "
+                    "rebuild the index to replace documents"
+                )
+            _clean_temporaries(self.root)
+            tmp = self.root / f".tmp-{uuid.uuid4().hex}"
+            tmp.mkdir()
+            try:
+                _write_generation(
+                    tmp,
+                    previous=latest,
+                    new_docs=docs,
+                    kg=latest.kg,
+                    embedder=latest.embedder,
+                    ann_threshold=ann_threshold,
+                    progress=progress,
+                    generation=_next_generation(self.root),
+                )
+                _publish(self.root, tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return Index.open(self.root, embedder=self._embedder)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise IndexCorruptError("file is missing; rebuild the index", path=path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"not valid JSON ({exc}); rebuild the index", path=path)
+
+
+def _load_npy(path: Path, *, expected: int) -> np.ndarray:
+    try:
+        arr = np.load(path)
+    except FileNotFoundError:
+        raise IndexCorruptError("file is missing; rebuild the index", path=path)
+    except ValueError as exc:
+        raise IndexCorruptError(f"unreadable ({exc}); rebuild the index", path=path)
+    if arr.shape != (expected,):
+        raise IndexCorruptError(f"has {arr.shape} entries, expected {expected}", path=path)
+    return arr
+
+
+def _read_links(path: Path, count: int) -> list[DocLinks]:
+    links: list[DocLinks] = []
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    links.append(DocLinks.from_json(json.loads(line)))
+                except (json.JSONDecodeError, AttributeError) as exc:
+                    raise IndexCorruptError(f"line {lineno} unreadable ({exc}); rebuild", path=path)
+    except FileNotFoundError:
+        raise IndexCorruptError("file is missing; rebuild the index", path=path)
+    if len(links) != count:
+        raise IndexCorruptError(f"{len(links)} lines, expected {count}; rebuild", path=path)
+    return links
+
+
+def _next_generation(root: Path) -> int:
+    gens = [int(p.name[4:]) for p in root.glob("gen-*") if p.name[4:].isdigit()]
+    return max(gens, default=0) + 1
+
+
+def _clean_temporaries(root: Path) -> None:
+    """Remove what a killed writer left behind (we hold the writer lock)."""
+    for p in root.glob(".tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _publish(root: Path, tmp: Path) -> None:
+    manifest = Manifest.read(tmp)
+    final = root / f"gen-{manifest.generation:06d}"
+    os.rename(tmp, final)
+    _fsync_dir(root)
+    previous = (root / _CURRENT).read_text("utf-8").strip() if (root / _CURRENT).exists() else None
+    _write_atomic(root / _CURRENT, final.name + "\n")
+    _fsync_dir(root)
+    # Keep the previous generation for readers that opened it; older ones can go.
+    for p in root.glob("gen-*"):
+        if p.name not in (final.name, previous):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_generation(
+    out: Path,
+    *,
+    previous: Index | None,
+    new_docs: Sequence[Document],
+    kg: KnowledgeGraph,
+    embedder: Embedder,
+    ann_threshold: int,
+    progress: bool,
+    generation: int,
+) -> None:
+    base = len(previous) if previous is not None else 0
+    # Documents: copy the previous store (never append to a file an old generation owns).
+    offsets: list[int] = [0]
+    ids: list[str] = []
+    if previous is not None:
+        shutil.copyfile(previous.directory / "docs.jsonl", out / "docs.jsonl")
+        offsets = [int(x) for x in previous._offsets]
+        ids = list(previous.ids)
+    with (out / "docs.jsonl").open("ab") as fh:
+        for doc in new_docs:
+            line = doc.model_dump_json().encode("utf-8") + b"\n"
+            fh.write(line)
+            offsets.append(offsets[-1] + len(line))
+            ids.append(doc.id)
+        fh.flush()
+        os.fsync(fh.fileno())
+    np.save(out / "offsets.npy", np.asarray(offsets, dtype=np.int64))
+    (out / "ids.json").write_text(json.dumps(ids), "utf-8")
+
+    # Lexical: hard-link the previous segments (tantivy never rewrites a segment file and
+    # replaces meta.json by rename), then add the new documents.
+    lex_dir = out / "lexical"
+    if previous is not None:
+        shutil.copytree(previous.directory / "lexical", lex_dir, copy_function=_link_or_copy)
+        lexical = LexicalIndex.open(lex_dir)
+    else:
+        lexical = LexicalIndex.create(lex_dir)
+    with progress_bar("indexing text", total=len(new_docs), enabled=progress) as advance:
+        def rows() -> Iterator[tuple[int, str, str]]:
+            for i, doc in enumerate(new_docs):
+                advance(1)
+                yield base + i, doc.title, doc.text
+        lexical.add(rows())
+
+    # Dense.
+    chunks: list[np.ndarray] = []
+    if previous is not None:
+        chunks.append(np.asarray(previous.dense.vectors))
+    with progress_bar("embedding", total=len(new_docs), enabled=progress) as advance:
+        for start in range(0, len(new_docs), _EMBED_BATCH):
+            batch = new_docs[start : start + _EMBED_BATCH]
+            chunks.append(embedder.encode([d.full_text for d in batch], batch_size=64))
+            advance(len(batch))
+    dim = embedder.dim
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, dim), dtype=np.float32)
+    ann = DenseIndex.save(out, vectors, ann_threshold=ann_threshold)
+
+    # Knowledge graph and links.
+    (out / "kg.json").write_text(json.dumps(kg.to_json()), "utf-8")
+    if previous is not None:
+        shutil.copyfile(previous.directory / "links.jsonl", out / "links.jsonl")
+    with (out / "links.jsonl").open("a", encoding="utf-8") as fh, progress_bar(
+        "linking entities", total=len(new_docs), enabled=progress and len(kg) > 0
+    ) as advance:
+        for doc in new_docs:
+            explicit = doc.metadata.get("entities", [])
+            if isinstance(explicit, str):
+                explicit = [explicit]
+            links = kg.link(doc.text, doc.title, explicit) if len(kg) else DocLinks()
+            fh.write(json.dumps(links.to_json()) + "\n")
+            advance(1)
+
+    Manifest(
+        format_version=INDEX_FORMAT_VERSION,
+        generation=generation,
+        count=base + len(new_docs),
+        embedding_model=embedder.name,
+        dim=dim,
+        ann=ann,
+        entities=len(kg.entities),
+        relations=len(kg.relations),
+        created=time.time(),
+    ).write(out)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

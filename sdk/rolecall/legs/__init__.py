@@ -1,0 +1,1 @@
+"""Retrieval legs: lexical (tantivy BM25) and dense (embeddings)."""

@@ -1,0 +1,185 @@
+"""The lexical leg: BM25 over a persisted tantivy index.
+
+User text never reaches tantivy's query parser: it is tokenised with the same analyzer the
+index uses and the query is built from term queries, so `"`, `:`, `AND`, `*` are just text.
+Filters are applied inside the query (a term set on the document ordinal), not after it,
+so a restrictive filter cannot starve the leg of results.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import tantivy
+
+from ..errors import IndexCorruptError
+
+__all__ = ["LexicalIndex"]
+
+_ANALYZER = "rolecall_en"
+_FIELDS = ("title", "body")
+#: Above this many allowed ordinals a term-set clause costs more than filtering afterwards.
+_MAX_TERM_SET = 50_000
+
+
+def _analyzer() -> tantivy.TextAnalyzer:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_unsigned_field("ord", stored=False, indexed=True, fast=True)
+    sb.add_text_field("title", stored=False, tokenizer_name=_ANALYZER)
+    sb.add_text_field("body", stored=False, tokenizer_name=_ANALYZER)
+    return sb.build()
+
+
+class LexicalIndex:
+    """BM25 over title and body; documents are addressed by their ordinal in the index."""
+
+    def __init__(self, index: tantivy.Index, path: Path) -> None:
+        self._index = index
+        self._path = path
+        self._schema = index.schema
+        self._analyzer_obj = _analyzer()
+        self._searcher = index.searcher()
+        self._lock = threading.Lock()
+
+    # -- build / open ----------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path) -> LexicalIndex:
+        path.mkdir(parents=True, exist_ok=True)
+        index = tantivy.Index(_schema(), path=str(path), reuse=False)
+        index.register_tokenizer(_ANALYZER, _analyzer())
+        return cls(index, path)
+
+    @classmethod
+    def open(cls, path: Path) -> LexicalIndex:
+        if not (path / "meta.json").exists():
+            raise IndexCorruptError("tantivy index is missing (no meta.json); rebuild", path=path)
+        try:
+            index = tantivy.Index.open(str(path))
+            index.register_tokenizer(_ANALYZER, _analyzer())
+        except ValueError as exc:
+            raise IndexCorruptError(f"tantivy index unreadable: {exc}; rebuild", path=path)
+        return cls(index, path)
+
+    def add(
+        self, docs: Iterable[tuple[int, str, str]], *, heap_size: int = 128_000_000
+    ) -> int:
+        """Index (ordinal, title, body) triples and commit; returns how many were added."""
+        writer = self._index.writer(heap_size=heap_size, num_threads=1)
+        n = 0
+        for ordinal, title, body in docs:
+            doc = tantivy.Document()
+            doc.add_unsigned("ord", ordinal)  # a plain int kwarg would be typed i64
+            doc.add_text("title", title)
+            doc.add_text("body", body)
+            writer.add_document(doc)
+            n += 1
+        writer.commit()
+        writer.wait_merging_threads()
+        self._index.reload()
+        self._searcher = self._index.searcher()
+        return n
+
+    @property
+    def num_docs(self) -> int:
+        return int(self._searcher.num_docs)
+
+    # -- querying --------------------------------------------------------------------------------
+
+    def tokens(self, text: str) -> list[str]:
+        """The analyzer's tokens for `text` (lowercased, stemmed, stopwords removed)."""
+        return list(self._analyzer_obj.analyze(text))
+
+    def _terms_query(self, tokens: Sequence[str]) -> tantivy.Query | None:
+        clauses = []
+        for tok in dict.fromkeys(tokens):
+            for f in _FIELDS:
+                clauses.append(
+                    (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, f, tok))
+                )
+        return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _phrase_query(self, tokens: Sequence[str]) -> tantivy.Query | None:
+        if not tokens:
+            return None
+        if len(tokens) == 1:
+            return self._terms_query(tokens)
+        return tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Should, tantivy.Query.phrase_query(self._schema, f, list(tokens)))
+                for f in _FIELDS
+            ]
+        )
+
+    def _ord_set(self, ords: Iterable[int]) -> tantivy.Query:
+        return tantivy.Query.term_set_query(self._schema, "ord", sorted(ords))
+
+    def search(
+        self,
+        text: str,
+        k: int,
+        *,
+        allowed: set[int] | None = None,
+        blocked: Iterable[int] = (),
+        must_not_phrases: Sequence[str] = (),
+    ) -> list[tuple[int, float]]:
+        """Top-k (ordinal, BM25) for `text`; `allowed`/`blocked` restrict the ordinals and
+        documents containing any of `must_not_phrases` are excluded."""
+        base = self._terms_query(self.tokens(text))
+        if base is None or k <= 0 or (allowed is not None and not allowed):
+            return []
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, base)]
+        post_filter: set[int] | None = None
+        if allowed is not None:
+            if len(allowed) <= _MAX_TERM_SET:
+                clauses.append((tantivy.Occur.Must, self._ord_set(allowed)))
+            else:
+                post_filter = allowed
+        blocked = list(blocked)
+        if blocked:
+            clauses.append((tantivy.Occur.MustNot, self._ord_set(blocked)))
+        for phrase in must_not_phrases:
+            pq = self._phrase_query(self.tokens(phrase))
+            if pq is not None:
+                clauses.append((tantivy.Occur.MustNot, pq))
+        query = tantivy.Query.boolean_query(clauses)
+        limit = k if post_filter is None else k * 4
+        searcher = self._searcher
+        hits = searcher.search(query, limit=limit, count=False).hits
+        ords = searcher.fast_field_values("ord", [addr for _, addr in hits])
+        out = [(int(o), float(s)) for (s, _), o in zip(hits, ords, strict=True) if o is not None]
+        if post_filter is not None:
+            out = [(o, s) for o, s in out if o in post_filter]
+        return out[:k]
+
+    def phrase_scores(self, phrase: str, ords: Iterable[int]) -> dict[int, float]:
+        """BM25 of `phrase` (as a phrase) for the given ordinals; absent = no match."""
+        pq = self._phrase_query(self.tokens(phrase))
+        ords = list(ords)
+        if pq is None or not ords:
+            return {}
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, pq), (tantivy.Occur.Must, self._ord_set(ords))]
+        )
+        searcher = self._searcher
+        hits = searcher.search(query, limit=len(ords), count=False).hits
+        values = searcher.fast_field_values("ord", [addr for _, addr in hits])
+        return {int(o): float(s) for (s, _), o in zip(hits, values, strict=True) if o is not None}
+
+    def doc_freq(self, token: str) -> int:
+        """In how many documents an (analysed) token occurs, in either field."""
+        return max(int(self._searcher.doc_freq(f, token)) for f in _FIELDS)

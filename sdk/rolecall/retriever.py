@@ -1,0 +1,325 @@
+"""`Retriever`: one search, end to end — rewrite, ground, filter, legs, fuse, explain.
+
+It owns no algorithm: each stage lives in its own module and this file only wires them,
+times them, and records in the plan what ran and what degraded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .documents import Document
+from .embedding import Embedder
+from .errors import InvalidQueryError, RolecallError
+from .evidence import EvidenceWeights, exclusion_evidence
+from .explain import ConstraintCheck, Degradation, Explanation, Hit, Plan, SearchResult
+from .filters import describe_filter, matches_all
+from .fusion import apply_penalties, weighted_rrf
+from .graph import KnowledgeGraph
+from .grounding import ground
+from .index import Index
+from .query import RoleQuery
+from .rewrite.base import Catalog, Message, Rewriter
+from .rewrite.rules import RuleRewriter
+from .settings import SearchSettings
+
+__all__ = ["Retriever"]
+
+_MAX_QUERY_CHARS = 4_000
+
+
+class Retriever:
+    """Search an index with role-aware rewriting.
+
+    ```python
+    r = Retriever.build("idx", documents, kg=KnowledgeGraph.load(["kg.jsonl"]))
+    result = r.search("a drug that treats headaches", k=5)
+    for hit in result.hits:
+        print(hit.id, hit.score, hit.explanation.summary())
+    ```
+
+    Settings are given at construction and can be overridden per call:
+    `r.search(q, k=20, exclusion_mode="hard")` (see `SearchSettings`).
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        *,
+        rewriter: Rewriter | None = None,
+        settings: SearchSettings | None = None,
+        evidence: EvidenceWeights | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.index = index
+        self.rewriter: Rewriter = rewriter or RuleRewriter()
+        base = settings or SearchSettings()
+        base.validate()
+        self.settings = base.override(**overrides) if overrides else base
+        self.evidence = evidence or EvidenceWeights()
+
+    # -- constructors ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, embedder: Embedder | None = None, **kwargs: Any) -> Retriever:
+        """Open an existing index directory."""
+        return cls(Index.open(path, embedder=embedder), **kwargs)
+
+    @classmethod
+    def build(
+        cls,
+        path: str | Path,
+        documents: Iterable[Document | dict[str, Any]],
+        *,
+        kg: KnowledgeGraph | None = None,
+        embedder: Embedder | None = None,
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> Retriever:
+        """Build (or atomically rebuild) an index at `path` and open it."""
+        index = Index.build(path, documents, kg=kg, embedder=embedder, progress=progress)
+        return cls(index, **kwargs)
+
+    def add(self, documents: Iterable[Document | dict[str, Any]], *, progress: bool = True) -> None:
+        """Add documents (a new index generation); this retriever moves to it."""
+        self.index = self.index.add(documents, progress=progress)
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog(kg=self.index.kg, metadata_fields=sorted(self.index.metadata_fields()))
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def rewrite(self, text: str, *, history: Sequence[Message | dict[str, str]] = ()) -> RoleQuery:
+        """Only the rewrite step (useful to inspect what a query becomes)."""
+        _check_text(text)
+        return self.rewriter.rewrite(text, history=_messages(history), catalog=self.catalog)
+
+    def search(
+        self,
+        query: str | RoleQuery,
+        k: int | None = None,
+        *,
+        history: Sequence[Message | dict[str, str]] = (),
+        **overrides: Any,
+    ) -> SearchResult:
+        """Search; `query` is user text (rewritten) or a ready RoleQuery (used as is)."""
+        settings = self.settings.override(k=k, **overrides)
+        timings: dict[str, float] = {}
+        degraded: list[Degradation] = []
+        notes: list[str] = []
+
+        t0 = time.perf_counter()
+        if isinstance(query, RoleQuery):
+            rq = query
+        elif isinstance(query, str):
+            rq = self.rewrite(query, history=history)
+        else:
+            raise InvalidQueryError(
+                f"query must be a str or RoleQuery, got {type(query).__name__}"
+            )
+        timings["rewrite"] = _ms(t0)
+        return self._execute(rq, settings, timings, degraded, notes)
+
+    def _execute(
+        self,
+        rq: RoleQuery,
+        settings: SearchSettings,
+        timings: dict[str, float],
+        degraded: list[Degradation],
+        notes: list[str],
+    ) -> SearchResult:
+        index = self.index
+        t = time.perf_counter()
+        vocab = _vocabulary_checker(index)
+        grounding = ground(
+            rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else (),
+            in_vocabulary=vocab,
+        )
+        timings["ground"] = _ms(t)
+        for gv in grounding.values:
+            if not gv.resolved and gv.slot != "keywords":
+                notes.append(f"unresolved {gv.slot} {gv.value!r}: reported, not enforced")
+
+        # Symbolic filters: graph verdict and metadata filters.
+        t = time.perf_counter()
+        verdict = index.kg.evaluate(
+            index.links,
+            target_type=grounding.target_type,
+            relations=grounding.relations,
+            entity_docs=index.entity_docs,
+        )
+        allowed = verdict.allowed
+        blocked = dict(verdict.blocked)
+        if grounding.filters:
+            md = index.metadata()
+            passing = {i for i, m in enumerate(md) if matches_all(m, grounding.filters)}
+            allowed = passing if allowed is None else allowed & passing
+        timings["graph"] = _ms(t)
+        hard = settings.constraint_mode == "hard"
+        leg_allowed = allowed if hard else (
+            {i for i, m in enumerate(index.metadata()) if matches_all(m, grounding.filters)}
+            if grounding.filters else None
+        )
+        leg_blocked = set(blocked) if hard else set()
+
+        # Legs.
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        must_not = [e.text for e in rq.exclusions] if settings.exclusion_mode == "hard" else []
+        query_vec: np.ndarray | None = None
+        excl_vecs: np.ndarray | None = None
+        original_vec: np.ndarray | None = None
+        if "lexical" in settings.legs:
+            t = time.perf_counter()
+            rankings["lexical"] = index.lexical.search(
+                rq.lexical_text, settings.depth, allowed=leg_allowed, blocked=leg_blocked,
+                must_not_phrases=must_not,
+            )
+            timings["lexical"] = _ms(t)
+        if "dense" in settings.legs:
+            t = time.perf_counter()
+            texts = [rq.embed_text] + [e.looks_like or e.text for e in rq.exclusions]
+            if rq.exclusions:
+                texts.append(rq.text)  # the unconstrained reading, for exclusion evidence
+            try:
+                vecs = index.embedder.encode(texts)
+                query_vec = vecs[0]
+                excl_vecs = vecs[1 : 1 + len(rq.exclusions)]
+                if rq.exclusions and rq.text.strip() != rq.embed_text.strip():
+                    original_vec = vecs[-1]
+                timings["embed"] = _ms(t)
+                t = time.perf_counter()
+                rankings["dense"] = index.dense.search(
+                    query_vec, settings.depth, allowed=leg_allowed, blocked=leg_blocked
+                )
+                timings["dense"] = _ms(t)
+            except RolecallError:
+                raise
+            except Exception as exc:  # the model failed to load or run: keep the lexical leg
+                degraded.append(Degradation(stage="dense", reason=f"{type(exc).__name__}: {exc}"))
+
+        # Fusion and penalties.
+        t = time.perf_counter()
+        weights = {leg: float(settings.weights.get(leg, 1.0)) for leg in rankings}
+        fused = weighted_rrf(rankings, weights, rrf_k=settings.rrf_k)
+        cands = [f.key for f in fused]
+        ev = exclusion_evidence(
+            rq.exclusions,
+            cands,
+            lexical=index.lexical,
+            dense=index.dense if query_vec is not None else None,
+            query_vec=query_vec,
+            original_vec=original_vec,
+            exclusion_vecs=excl_vecs,
+            entity_ids=grounding.exclusion_entities,
+            links=index.links,
+            weights=self.evidence,
+        )
+        penalties: dict[int, float] = {}
+        suppressed: set[int] = set()
+        for d, s in ev.strength.items():
+            if settings.exclusion_mode == "hard" and s >= settings.exclusion_threshold:
+                suppressed.add(d)
+            else:
+                penalties[d] = settings.exclusion_penalty * s
+        if not hard:
+            for d in cands:
+                if (allowed is not None and d not in allowed) or d in blocked:
+                    penalties[d] = 1 - (1 - penalties.get(d, 0.0)) * (1 - settings.role_penalty)
+        fused = apply_penalties(fused, penalties, suppressed)
+        timings["fuse"] = _ms(t)
+
+        # Explanations.
+        hits: list[Hit] = []
+        for f in fused:
+            if f.suppressed or f.score < settings.min_score:
+                continue
+            if len(hits) >= settings.k:
+                break
+            doc = index.document(f.key)
+            checks: list[ConstraintCheck] = []
+            if grounding.target_type or grounding.relations:
+                checks += index.kg.explain_doc(
+                    index.links[f.key],
+                    target_type=grounding.target_type,
+                    relations=grounding.relations,
+                )
+            checks += [
+                ConstraintCheck(constraint=describe_filter(flt), kind="filter", satisfied=True)
+                for flt in grounding.filters
+            ]
+            checks += ev.checks.get(f.key, [])
+            hits.append(
+                Hit(
+                    id=doc.id,
+                    score=round(f.score, 6),
+                    title=doc.title,
+                    text=doc.text,
+                    metadata=doc.metadata,
+                    explanation=Explanation(
+                        legs=f.legs, checks=checks, fused=round(f.fused, 6),
+                        penalty=round(f.penalty, 4), suppressed=False,
+                    ),
+                )
+            )
+        timings["total"] = round(sum(timings.values()), 3)
+        plan = Plan(
+            query=rq,
+            grounding=grounding.values,
+            legs=list(rankings),
+            weights=weights,
+            exclusion_mode=settings.exclusion_mode,
+            candidates=len(fused),
+            allowed=None if allowed is None else len(allowed),
+            blocked=len(blocked) + len(suppressed),
+            timings_ms=timings,
+            notes=notes + ([f"graph: {', '.join(verdict.constraints)}"] if verdict.constraints else []),
+        )
+        return SearchResult(hits=hits, plan=plan, degraded=degraded)
+
+
+def _check_text(text: Any) -> None:
+    if not isinstance(text, str):
+        raise InvalidQueryError(f"query must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidQueryError("query is empty; pass the user's question as text")
+    if len(text) > _MAX_QUERY_CHARS:
+        raise InvalidQueryError(
+            f"query is {len(text)} characters; the limit is {_MAX_QUERY_CHARS}: "
+            "pass the question, not a document"
+        )
+
+
+def _messages(history: Sequence[Message | dict[str, str]]) -> list[Message]:
+    out = []
+    for i, m in enumerate(history):
+        if isinstance(m, Message):
+            out.append(m)
+        elif isinstance(m, dict):
+            try:
+                out.append(Message.model_validate(m))
+            except ValueError as exc:
+                raise InvalidQueryError(
+                    f"history[{i}] must be {{'role': 'user'|'assistant'|'system', "
+                    f"'content': str}}: {exc}"
+                ) from None
+        else:
+            raise InvalidQueryError(f"history[{i}] must be a dict or Message")
+    return out
+
+
+def _vocabulary_checker(index: Index) -> Any:
+    def in_vocab(value: str) -> bool:
+        toks = index.lexical.tokens(value)
+        return bool(toks) and all(index.lexical.doc_freq(t) > 0 for t in toks)
+
+    return in_vocab
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 3)

@@ -1,0 +1,1 @@
+"""Query rewriters: rules (offline default) and, with an LLM, `LLMRewriter`."""

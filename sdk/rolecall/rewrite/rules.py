@@ -1,0 +1,413 @@
+"""The rule rewriter: deterministic, offline, and the LLM rewriter's fallback.
+
+It recognises three things and nothing else:
+
+* **exclusion cues** — "excluding X", "(except X)", "without mentioning X", "but don't
+  mention X", "other than X", "apart from X", "no X", "non-X" …  The excluded span runs to the
+  closing parenthesis, or to the next punctuation / clause boundary;
+* **relation cues** from a configurable lexicon ("treats / for / relieves" → `treats`,
+  "causes / side effect" → `causes`), negated by a preceding "not / doesn't / never", whose
+  object is the first knowledge-graph entity within a few words after the cue;
+* **target types** — a mention of a type ("drug", "medicines") or class ("antihistamines")
+  of the knowledge graph.
+
+A cue whose object cannot be found is reported in `provenance.unresolved`; the words stay in
+the free text.  No constraint is ever produced without a cue in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..graph import KnowledgeGraph, normalize
+from ..query import Exclusion, Polarity, Provenance, RelationConstraint, RoleQuery
+from .base import Catalog, Message
+
+__all__ = ["DEFAULT_RELATION_CUES", "RuleRewriter"]
+
+#: relation name -> phrases that express it (lowercase); longest phrases are tried first.
+DEFAULT_RELATION_CUES: dict[str, tuple[str, ...]] = {
+    "treats": (
+        "treats", "treat", "treating", "treated", "treatment for", "relieves", "relieve",
+        "relief for", "relief of", "helps with", "help with", "helps", "cures", "cure",
+        "remedy for", "remedies for", "medicine for", "medication for", "drug for", "drugs for",
+        "good for", "used for", "against", "for",
+    ),
+    "causes": (
+        "causes", "cause", "causing", "caused", "side effect", "side effects", "makes you",
+        "make you", "making you", "leads to", "lead to", "induces", "induce", "gives you",
+        "give you", "triggers", "trigger",
+    ),
+}
+
+#: Relations that "without X" / "no X" / "non-X" negate when X is a relation object
+#: ("allergy medicine without drowsiness" = must not cause drowsiness).
+DEFAULT_ABSENCE_RELATIONS: tuple[str, ...] = ("causes",)
+
+_EXCLUSION_CUES = [
+    r"(?:but\s+)?(?:please\s+)?(?:do\s+not|don'?t|dont|never|not\s+to)\s+"
+    r"(?:mention|include|discuss|reference|talk\s+about|cover|bring\s+up|show)"
+    r"(?:\s+(?:any(?:thing)?\s+(?:about|of|on)|anything|any))?",
+    r"without\s+(?:any\s+)?(?:mention(?:ing)?|referenc(?:e|es|ing)|discuss(?:ing|ion)|"
+    r"talking\s+about|including|covering|considering|focusing\s+on)(?:\s+(?:of|to|about|on))?",
+    r"avoid(?:ing|s)?\s+(?:any\s+)?(?:mention|reference|discussion|detail)s?\s+(?:of|to|about|on)",
+    r"avoid(?:ing|s)?",
+    r"(?:but\s+)?not\s+including",
+    r"(?:but\s+)?exclud(?:e|es|ing)(?:\s+(?:any\s+|specific\s+)?(?:mentions?|references?|"
+    r"discussions?|details?)\s+(?:of|to|about|on))?",
+    r"except(?:\s+for)?",
+    r"other\s+than",
+    r"apart\s+from",
+    r"aside\s+from",
+    r"leaving\s+out",
+    r"ignoring",
+    r"but\s+not",
+    r"without",
+    r"(?:with|and|but|,)\s+no",
+]
+_CUE_RE = re.compile(r"(?<![\w'])(" + "|".join(_EXCLUSION_CUES) + r")(?![\w'])", re.IGNORECASE)
+_NON_RE = re.compile(r"(?<![\w'])non[-\s]?(?=[a-z])", re.IGNORECASE)
+_BOUNDARY_RE = re.compile(
+    r"[,.;:?!()\[\]]|\s(?:and|or|but)\s+(?:how|what|why|who|which|when|where|does|do|did|"
+    r"is|are|was|were|its|his|her|their|also)\b|\s(?:in\s+terms\s+of|that|which|when)\s",
+    re.IGNORECASE,
+)
+_NEGATION_RE = re.compile(
+    r"(?:\bnot|n't|\bnever|\bno|\bwithout|\bnon)\s*(?:\w+\s+){0,2}$", re.IGNORECASE
+)
+_VERB_RE = re.compile(
+    r"\s(?:influenc|shap|affect|contribut|impact|reflect|compar|differ|relat|highlight|chang|"
+    r"evolv|play|interact|determin|led|lead|help|show|explain)(?:e|es|ed|ing|s)?\b"
+    r"|\s(?:is|are|was|were|has|have|had|can|could|should|would|will|do|does|did)\s",
+    re.IGNORECASE,
+)
+_MARKER_RE = re.compile(r"\(\s*[A-Za-z]\s*\)")  # "(A)", "(b)" labels some queries carry
+_MAX_SPAN_WORDS = 12
+
+
+@dataclass
+class _Span:
+    start: int
+    end: int
+    cue: str
+    text: str
+    head: str
+
+
+@dataclass
+class RuleRewriter:
+    """Deterministic rewriting from cue lexicons and the knowledge graph's names and aliases."""
+
+    relation_cues: Mapping[str, Sequence[str]] = field(
+        default_factory=lambda: dict(DEFAULT_RELATION_CUES)
+    )
+    absence_relations: Sequence[str] = DEFAULT_ABSENCE_RELATIONS
+    object_window: int = 4  # words after a relation cue in which its object must appear
+    name: str = "rules"
+
+    def rewrite(
+        self, text: str, *, history: Sequence[Message] = (), catalog: Catalog | None = None
+    ) -> RoleQuery:
+        kg = catalog.kg if catalog is not None else KnowledgeGraph()
+        unresolved: list[str] = []
+        notes: list[str] = []
+        if history:
+            notes.append("rule rewriter ignores chat history; the query is taken as standalone")
+
+        spans = self._exclusion_spans(text)
+        consumed = [(s.start, s.end) for s in spans]
+        relations: list[RelationConstraint] = []
+        exclusions: list[Exclusion] = []
+        used_objects: set[tuple[int, int]] = set()
+
+        # Relations from cues, on the text outside exclusion spans.
+        mentions = _mentions(kg, text)
+        if kg.relations:
+            for rel, obj, (ms, me), neg in self._relation_cues(text, mentions, kg, consumed):
+                relations.append(
+                    RelationConstraint(
+                        relation=rel,
+                        object=obj,
+                        polarity=Polarity.MUST_NOT if neg else Polarity.MUST,
+                    )
+                )
+                used_objects.add((ms, me))
+
+        # Exclusions; "without X" on a relation object becomes a must-not relation.
+        for s in spans:
+            absence = self._absence_relation(kg, s, mentions)
+            if absence is not None:
+                rel, obj, pos = absence
+                relations.append(
+                    RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT)
+                )
+                used_objects.add(pos)
+                continue
+            if not s.text:
+                unresolved.append(f"exclusion cue {s.cue!r} with nothing after it")
+                continue
+            linked = any(s.start <= ms and me <= s.end for _, ms, me, _ in mentions)
+            exclusions.append(
+                Exclusion(
+                    text=s.text,
+                    looks_like=f"{s.head} {s.text}".strip() if s.head else "",
+                    entity=linked or _looks_like_name(s.text),
+                )
+            )
+        for rel, obj, pos in self._non_prefixed(kg, text, mentions):
+            if pos not in used_objects:
+                relations.append(
+                    RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT)
+                )
+                used_objects.add(pos)
+
+        target = self._target_type(kg, mentions, used_objects, consumed)
+        description = _strip_spans(text, spans)
+        keywords = _keywords(description)
+        return RoleQuery(
+            text=text,
+            target_type=target,
+            relations=_dedupe(relations),
+            exclusions=exclusions,
+            keywords=keywords,
+            description=description if description != text.strip() else "",
+            provenance=Provenance(rewriter="rules", unresolved=unresolved, notes=notes),
+        )
+
+    # -- exclusions ------------------------------------------------------------------------------
+
+    def _exclusion_spans(self, text: str) -> list[_Span]:
+        spans: list[_Span] = []
+        for m in _CUE_RE.finditer(text):
+            if spans and m.start() < spans[-1].end:
+                continue
+            cue = m.group(1)
+            start, end = m.start(), m.end()
+            # Parenthesised: "(excluding X)" or "(Exclude X)" → the whole parenthesis goes.
+            open_paren = text.rfind("(", 0, start)
+            close_paren = text.find(")", end)
+            inside = (
+                open_paren != -1
+                and text[open_paren + 1 : start].strip() == ""
+                and close_paren != -1
+            )
+            if inside:
+                span_text = text[end:close_paren]
+                s_start, s_end = open_paren, close_paren + 1
+                head = _head(text[:open_paren])
+            else:
+                rest = text[end:]
+                b = _BOUNDARY_RE.search(rest)
+                span_text = rest[: b.start()] if b else rest
+                v = _VERB_RE.search(span_text)
+                if v and len(span_text[: v.start()].split()) >= 2:
+                    # "other than Chicago influence economic theory": the clause goes on.
+                    span_text = span_text[: v.start()]
+                    b = None
+                    rest = span_text
+                words = span_text.split()
+                if len(words) > _MAX_SPAN_WORDS:
+                    span_text = " ".join(words[:_MAX_SPAN_WORDS])
+                s_start = start
+                s_end = end + (len(rest[: b.start()]) if b else len(rest))
+                head = _head(text[:start])
+            if cue.lower().rstrip().endswith("no") and not span_text.strip():
+                continue
+            spans.append(
+                _Span(s_start, s_end, cue, _clean_span(span_text), head)
+            )
+        return spans
+
+    def _absence_relation(
+        self, kg: KnowledgeGraph, span: _Span, mentions: list[tuple[str, int, int, str]]
+    ) -> tuple[str, str, tuple[int, int]] | None:
+        """'without drowsiness' → (causes, drowsiness) when drowsiness is a relation object."""
+        if not span.cue.lower().startswith(("without", "with", "and", "but no", "no", ",")) or (
+            span.cue.lower().startswith("without") and len(span.cue.split()) > 1
+        ):
+            return None
+        for eid, ms, me, _ in mentions:
+            if span.start <= ms and me <= span.end:
+                rel = self._relation_into(kg, eid)
+                if rel is not None:
+                    return rel, eid, (ms, me)
+        return None
+
+    def _non_prefixed(
+        self, kg: KnowledgeGraph, text: str, mentions: list[tuple[str, int, int, str]]
+    ) -> list[tuple[str, str, tuple[int, int]]]:
+        out = []
+        for m in _NON_RE.finditer(text):
+            for eid, ms, me, _ in mentions:
+                if ms == m.end():
+                    rel = self._relation_into(kg, eid)
+                    if rel is not None:
+                        out.append((rel, eid, (ms, me)))
+        return out
+
+    def _relation_into(self, kg: KnowledgeGraph, entity_id: str) -> str | None:
+        have = {r.relation for r in kg.relations if r.object == entity_id}
+        for rel in self.absence_relations:
+            if rel in have:
+                return rel
+        return None
+
+    # -- relations -------------------------------------------------------------------------------
+
+    def _relation_cues(
+        self,
+        text: str,
+        mentions: list[tuple[str, int, int, str]],
+        kg: KnowledgeGraph,
+        consumed: list[tuple[int, int]],
+    ) -> list[tuple[str, str, tuple[int, int], bool]]:
+        known = set(kg.relation_names())
+        phrases = sorted(
+            ((p, rel) for rel, ps in self.relation_cues.items() if rel in known for p in ps),
+            key=lambda t: -len(t[0]),
+        )
+        found: list[tuple[str, str, tuple[int, int], bool]] = []
+        taken: list[tuple[int, int]] = list(consumed)
+        lowered = text.lower()
+        for phrase, rel in phrases:
+            for m in re.finditer(r"(?<![\w'])" + re.escape(phrase) + r"(?![\w'])", lowered):
+                cs, ce = m.start(), m.end()
+                if any(cs < e and s < ce for s, e in taken):
+                    continue
+                obj = _object_after(mentions, text, ce, self.object_window, kg, rel)
+                if obj is None:
+                    continue
+                eid, ms, me = obj
+                if any(ms < e and s < me for s, e in consumed):
+                    continue
+                negated = bool(_NEGATION_RE.search(lowered[max(0, cs - 30) : cs]))
+                taken.append((cs, me))
+                found.append((rel, eid, (ms, me), negated))
+        return found
+
+    # -- target type -----------------------------------------------------------------------------
+
+    def _target_type(
+        self,
+        kg: KnowledgeGraph,
+        mentions: list[tuple[str, int, int, str]],
+        used: set[tuple[int, int]],
+        consumed: list[tuple[int, int]],
+    ) -> str | None:
+        types = set(kg.types())
+        classes = {p for e in kg.entities.values() for p in e.is_a}
+        for eid, ms, me, _ in mentions:
+            if (ms, me) in used or any(s <= ms and me <= e for s, e in consumed):
+                continue
+            ent = kg.entities[eid]
+            if eid in types or ent.type == "type":
+                return eid
+            if eid in classes and ent.type not in (None, "type") and _is_class_of_subjects(kg, eid):
+                return eid
+        return None
+
+
+def _is_class_of_subjects(kg: KnowledgeGraph, class_id: str) -> bool:
+    """Whether members of this class are relation subjects (antihistamine, yes; pain, no)."""
+    members = kg.descendants(class_id)
+    return any(r.subject in members for r in kg.relations)
+
+
+def _mentions(kg: KnowledgeGraph, text: str) -> list[tuple[str, int, int, str]]:
+    """Entity mentions with offsets valid in `text` (normalize() keeps length for ASCII)."""
+    if not kg.entities:
+        return []
+    if len(normalize(text)) != len(text):
+        # Offsets would drift; fall back to per-word alignment by searching the raw text.
+        out = []
+        lowered = text.lower()
+        for eid, _, _, key in kg.find_mentions(text):
+            pos = lowered.find(key)
+            if pos != -1:
+                out.append((eid, pos, pos + len(key), key))
+        return out
+    return kg.find_mentions(text)
+
+
+def _object_after(
+    mentions: list[tuple[str, int, int, str]],
+    text: str,
+    cue_end: int,
+    window: int,
+    kg: KnowledgeGraph,
+    relation: str,
+) -> tuple[str, int, int] | None:
+    objects = {r.object for r in kg.relations if r.relation == relation}
+    for eid, ms, me, _ in mentions:
+        if ms < cue_end:
+            continue
+        if len(text[cue_end:ms].split()) > window:
+            break
+        if eid in objects or any(d in objects for d in kg.descendants(eid)):
+            return eid, ms, me
+    return None
+
+
+_LEAD_RE = re.compile(r"^(?:the|a|an|any|all|his|her|their|its|of|about|to|on)\s+", re.I)
+
+
+def _clean_span(span: str) -> str:
+    s = _MARKER_RE.sub(" ", span).strip().strip("'\"‘’“”").strip()
+    prev = None
+    while prev != s:
+        prev = s
+        s = _LEAD_RE.sub("", s).strip()
+    return re.sub(r"\s+", " ", s)
+
+
+def _head(before: str) -> str:
+    """The few words before a cue, within the same clause: what the exclusion qualifies."""
+    clause = re.split(r"[,.;:?!()]", before)[-1]
+    words = _MARKER_RE.sub(" ", clause).split()
+    return " ".join(words[-6:])
+
+
+def _strip_spans(text: str, spans: Sequence[_Span]) -> str:
+    out = []
+    last = 0
+    for s in spans:
+        out.append(text[last : s.start])
+        last = s.end
+    out.append(text[last:])
+    cleaned = _MARKER_RE.sub(" ", "".join(out))
+    cleaned = re.sub(r"\s+([,.;:?!])", r"\1", cleaned)
+    cleaned = re.sub(r"([,;:])\s*([,.;:?!])", r"\2", cleaned)
+    return re.sub(r"\s+", " ", cleaned).strip(" ,;:")
+
+
+_STOP = frozenset(
+    "a an the of in on at to for with and or but is are was were be been being how what why who "
+    "whom which when where do does did can could should would will may might must this that these "
+    "those it its his her their there here about into from by as than then so such some any all "
+    "each other more most less least very also just only provide give explain describe discuss "
+    "analyze analyse explore examine investigate outline introduce summary overview tell me please "
+    "compare comparing differ between".split()
+)
+
+
+def _keywords(text: str) -> list[str]:
+    words = re.findall(r"[\w][\w'’-]*", text)
+    return list(dict.fromkeys(w for w in words if w.lower() not in _STOP and len(w) > 1))
+
+
+def _looks_like_name(span: str) -> bool:
+    words = [w for w in span.split() if w[:1].isalpha()]
+    return bool(words) and sum(w[0].isupper() for w in words) >= max(1, len(words) // 2)
+
+
+def _dedupe(relations: list[RelationConstraint]) -> list[RelationConstraint]:
+    seen: set[tuple[str, str, str, str]] = set()
+    out = []
+    for r in relations:
+        key = (r.relation, r.object, r.direction.value, r.polarity.value)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
