@@ -21,9 +21,9 @@ from .explain import ConstraintCheck, Degradation, Explanation, Hit, Plan, Searc
 from .filters import describe_filter, matches_all
 from .fusion import apply_penalties, weighted_rrf
 from .graph import KnowledgeGraph
-from .grounding import ground
+from .grounding import Grounding, ground
 from .index import Index
-from .query import RoleQuery
+from .query import Polarity, RoleQuery
 from .rewrite.base import Catalog, Message, Rewriter
 from .rewrite.rules import RuleRewriter
 from .settings import SearchSettings
@@ -177,7 +177,7 @@ class Retriever:
         if "lexical" in settings.legs:
             t = time.perf_counter()
             rankings["lexical"] = index.lexical.search(
-                rq.lexical_text, settings.depth, allowed=leg_allowed, blocked=leg_blocked,
+                _expanded_lexical_text(rq, grounding, index.kg), settings.depth, allowed=leg_allowed, blocked=leg_blocked,
                 must_not_phrases=must_not,
             )
             timings["lexical"] = _ms(t)
@@ -281,6 +281,49 @@ class Retriever:
             notes=notes + ([f"graph: {', '.join(verdict.constraints)}"] if verdict.constraints else []),
         )
         return SearchResult(hits=hits, plan=plan, degraded=degraded)
+
+
+    def explain_document(self, query: str | RoleQuery, doc_id: str) -> list[ConstraintCheck]:
+        """Every constraint's verdict on one document — also one the search did not return
+        ("why is X not in my results?")."""
+        rq = query if isinstance(query, RoleQuery) else self.rewrite(query)
+        index = self.index
+        ordinal = index.ordinal(doc_id)
+        if ordinal is None:
+            raise InvalidQueryError(f"document {doc_id!r} is not in the index")
+        g = ground(rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else ())
+        checks: list[ConstraintCheck] = []
+        if g.target_type or g.relations:
+            checks += index.kg.explain_doc(
+                index.links[ordinal], target_type=g.target_type, relations=g.relations
+            )
+        md = index.document(ordinal).metadata
+        checks += [
+            ConstraintCheck(constraint=describe_filter(f), kind="filter",
+                            satisfied=matches_all(md, [f]))
+            for f in g.filters
+        ]
+        if rq.exclusions:
+            texts = [rq.embed_text, rq.text] + [e.looks_like or e.text for e in rq.exclusions]
+            vecs = index.embedder.encode(texts)
+            ev = exclusion_evidence(
+                rq.exclusions, [ordinal], lexical=index.lexical, dense=index.dense,
+                query_vec=vecs[0], original_vec=vecs[1] if texts[0] != texts[1] else None,
+                exclusion_vecs=vecs[2:], entity_ids=g.exclusion_entities, links=index.links,
+                weights=self.evidence,
+            )
+            checks += ev.checks.get(ordinal, [])
+        return checks
+
+
+def _expanded_lexical_text(rq: RoleQuery, grounding: Grounding, kg: KnowledgeGraph) -> str:
+    """The lexical query plus the names and aliases of required relation objects: the graph
+    knows that "diarrhea" is also spelt "diarrhoea"; BM25 does not."""
+    extra: list[str] = []
+    for rc, eid in grounding.relations:
+        if rc.polarity == Polarity.MUST and eid in kg.entities:
+            extra += kg.entities[eid].surface_forms()
+    return " ".join([rq.lexical_text, *extra])
 
 
 def _check_text(text: Any) -> None:

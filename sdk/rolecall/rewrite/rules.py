@@ -42,6 +42,16 @@ DEFAULT_RELATION_CUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: relation name -> words that express it when they *follow* the object ("allergy medicine",
+#: "headache relief"): the object is the entity right before the word.
+DEFAULT_SUFFIX_CUES: dict[str, tuple[str, ...]] = {
+    "treats": (
+        "medicine", "medicines", "medication", "medications", "remedy", "remedies", "relief",
+        "pill", "pills", "tablets", "treatment", "treatments", "drug", "drugs", "reliever",
+        "relievers",
+    ),
+}
+
 #: Relations that "without X" / "no X" / "non-X" negate when X is a relation object
 #: ("allergy medicine without drowsiness" = must not cause drowsiness).
 DEFAULT_ABSENCE_RELATIONS: tuple[str, ...] = ("causes",)
@@ -103,6 +113,9 @@ class RuleRewriter:
     relation_cues: Mapping[str, Sequence[str]] = field(
         default_factory=lambda: dict(DEFAULT_RELATION_CUES)
     )
+    suffix_cues: Mapping[str, Sequence[str]] = field(
+        default_factory=lambda: dict(DEFAULT_SUFFIX_CUES)
+    )
     absence_relations: Sequence[str] = DEFAULT_ABSENCE_RELATIONS
     object_window: int = 4  # words after a relation cue in which its object must appear
     name: str = "rules"
@@ -134,6 +147,10 @@ class RuleRewriter:
                     )
                 )
                 used_objects.add((ms, me))
+
+            for rel, obj, pos in self._suffix_cues(text, mentions, kg, consumed, used_objects):
+                relations.append(RelationConstraint(relation=rel, object=obj))
+                used_objects.add(pos)
 
         # Exclusions; "without X" on a relation object becomes a must-not relation.
         for s in spans:
@@ -287,6 +304,30 @@ class RuleRewriter:
                 found.append((rel, eid, (ms, me), negated))
         return found
 
+    def _suffix_cues(
+        self,
+        text: str,
+        mentions: list[tuple[str, int, int, str]],
+        kg: KnowledgeGraph,
+        consumed: list[tuple[int, int]],
+        used: set[tuple[int, int]],
+    ) -> list[tuple[str, str, tuple[int, int]]]:
+        known = set(kg.relation_names())
+        out = []
+        for rel, words in self.suffix_cues.items():
+            if rel not in known:
+                continue
+            objects = {r.object for r in kg.relations if r.relation == rel}
+            for eid, ms, me, _ in mentions:
+                if (ms, me) in used or any(s <= ms and me <= e for s, e in consumed):
+                    continue
+                if eid not in objects and not any(d in objects for d in kg.descendants(eid)):
+                    continue
+                nxt = re.match(r"\s+([\w-]+)", text[me:])
+                if nxt and nxt.group(1).lower() in words:
+                    out.append((rel, eid, (ms, me)))
+        return out
+
     # -- target type -----------------------------------------------------------------------------
 
     def _target_type(
@@ -388,7 +429,8 @@ _STOP = frozenset(
     "those it its his her their there here about into from by as than then so such some any all "
     "each other more most less least very also just only provide give explain describe discuss "
     "analyze analyse explore examine investigate outline introduce summary overview tell me please "
-    "compare comparing differ between".split()
+    "compare comparing differ between you your me my i we our something anything thing things make "
+    "makes made doesn't don't does not no which whose want need looking find show list".split()
 )
 
 

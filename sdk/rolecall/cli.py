@@ -1,0 +1,143 @@
+"""The `rolecall` command: index, search, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rolecall", description="Retrieval that knows related from relevant."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ix = sub.add_parser("index", help="build (or atomically rebuild) an index from a corpus")
+    ix.add_argument("corpus", help="corpus.jsonl (BEIR or rolecall form) or a BEIR folder")
+    ix.add_argument("--out", required=True, help="index directory")
+    ix.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files (.jsonl/.csv/.tsv)")
+    ix.add_argument("--add", action="store_true", help="add to the existing index instead")
+    ix.add_argument("--no-progress", action="store_true")
+
+    se = sub.add_parser("search", help="search an index")
+    se.add_argument("index", help="index directory")
+    se.add_argument("query")
+    se.add_argument("-k", type=int, default=10)
+    se.add_argument("--json", action="store_true", help="print hits, plan and degradations")
+    se.add_argument("--exclusion-mode", choices=["soft", "hard"])
+    se.add_argument("--constraint-mode", choices=["soft", "hard"])
+    se.add_argument("--legs", help="comma-separated: lexical,dense")
+    se.add_argument("--plain", action="store_true", help="no rewriting (baseline)")
+
+    de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
+    de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
+    de.add_argument("-k", type=int, default=5)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .errors import RolecallError
+
+    try:
+        if args.command == "index":
+            return _index(args)
+        if args.command == "search":
+            return _search(args)
+        if args.command == "demo":
+            from .demo import run_demo
+
+            run_demo(args.out, k=args.k)
+            return 0
+    except RolecallError as exc:
+        print(f"rolecall: error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .documents import read_corpus
+    from .graph import KnowledgeGraph
+    from .index import Index
+
+    t = time.perf_counter()
+    docs = list(read_corpus(args.corpus))
+    if args.add:
+        if args.kg:
+            print("rolecall: error: --kg cannot change an existing index's graph; rebuild",
+                  file=sys.stderr)
+            return 2
+        index = Index.open(args.out).add(docs, progress=not args.no_progress)
+    else:
+        kg = KnowledgeGraph.load(args.kg) if args.kg else None
+        index = Index.build(args.out, docs, kg=kg, progress=not args.no_progress)
+    dt = time.perf_counter() - t
+    m = index.manifest
+    print(
+        f"indexed {len(docs)} documents in {dt:.1f}s ({len(docs) / max(dt, 1e-9):.0f} docs/s); "
+        f"index {args.out}: {m.count} documents, generation {m.generation}, "
+        f"{m.entities} entities, {m.relations} relations, model {m.embedding_model}"
+        + (", HNSW" if m.ann else "")
+    )
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .query import RoleQuery
+    from .retriever import Retriever
+
+    r = Retriever.open(args.index)
+    overrides: dict[str, object] = {}
+    if args.exclusion_mode:
+        overrides["exclusion_mode"] = args.exclusion_mode
+    if args.constraint_mode:
+        overrides["constraint_mode"] = args.constraint_mode
+    if args.legs:
+        overrides["legs"] = tuple(s.strip() for s in args.legs.split(",") if s.strip())
+    query: str | RoleQuery = RoleQuery.plain(args.query) if args.plain else args.query
+    result = r.search(query, k=args.k, **overrides)
+    if args.json:
+        print(json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rq = result.plan.query
+    console.print(f"[bold]{rq.text}[/bold]  (rewriter: {rq.provenance.rewriter})")
+    if rq.target_type or rq.relations or rq.exclusions:
+        console.print(
+            "  " + "; ".join(
+                ([f"target {rq.target_type}"] if rq.target_type else [])
+                + [f"{c.polarity.value} {c.relation} {c.object}" for c in rq.relations]
+                + [f"exclude {e.text!r}" for e in rq.exclusions]
+            )
+        )
+    for note in result.plan.notes:
+        console.print(f"  [dim]{note}[/dim]")
+    for d in result.degraded:
+        console.print(f"  [yellow]degraded[/yellow] {d.stage}: {d.reason}")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("#")
+    table.add_column("id")
+    table.add_column("score")
+    table.add_column("title")
+    table.add_column("why")
+    for i, h in enumerate(result.hits, start=1):
+        table.add_row(str(i), h.id, f"{h.score:.3f}", h.title[:40], h.explanation.summary())
+    console.print(table)
+    t = result.plan.timings_ms
+    console.print(f"[dim]{len(result.hits)} hits in {t.get('total', 0):.1f} ms[/dim]")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
