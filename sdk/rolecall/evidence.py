@@ -52,6 +52,8 @@ class EvidenceWeights:
 class ExclusionEvidence:
     strength: dict[int, float] = field(default_factory=dict)
     checks: dict[int, list[ConstraintCheck]] = field(default_factory=dict)
+    #: documents that contain an excluded phrase verbatim (hard mode suppresses them)
+    contains: set[int] = field(default_factory=set)
 
 
 def exclusion_evidence(
@@ -102,6 +104,7 @@ def exclusion_evidence(
                     _add(out, d, f"exclude {ex.text}", min(0.8, weights.mention_weight * n),
                          f"mentions {entity} ×{n}")
             if d in lex:
+                out.contains.add(d)
                 _add(out, d, f"exclude {ex.text}", weights.lexical_weight,
                      f"contains “{ex.text}” (bm25 {lex[d]:.1f})")
             if d in e_sims:

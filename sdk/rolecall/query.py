@@ -162,7 +162,10 @@ class RoleQuery(_Strict):
         description="What a relevant document is about, in one sentence, without the "
         "excluded things; this is what gets embedded. Empty: use `text`.",
     )
-    provenance: Provenance = Field(default_factory=Provenance)
+    provenance: Provenance = Field(
+        default_factory=Provenance,
+        description="Which rewriter produced this and what it could not resolve.",
+    )
 
     @field_validator("text")
     @classmethod

@@ -223,7 +223,9 @@ class Retriever:
         penalties: dict[int, float] = {}
         suppressed: set[int] = set()
         for d, s in ev.strength.items():
-            if settings.exclusion_mode == "hard" and s >= settings.exclusion_threshold:
+            if settings.exclusion_mode == "hard" and (
+                s >= settings.exclusion_threshold or d in ev.contains
+            ):
                 suppressed.add(d)
             else:
                 penalties[d] = settings.exclusion_penalty * s

@@ -321,7 +321,7 @@ class RuleRewriter:
             for eid, ms, me, _ in mentions:
                 if (ms, me) in used or any(s <= ms and me <= e for s, e in consumed):
                     continue
-                if eid not in objects and not any(d in objects for d in kg.descendants(eid)):
+                if not _plausible_object(kg, eid, objects):
                     continue
                 nxt = re.match(r"\s+([\w-]+)", text[me:])
                 if nxt and nxt.group(1).lower() in words:
@@ -386,9 +386,14 @@ def _object_after(
             continue
         if len(text[cue_end:ms].split()) > window:
             break
-        if eid in objects or any(d in objects for d in kg.descendants(eid)):
+        if _plausible_object(kg, eid, objects):
             return eid, ms, me
     return None
+
+
+def _plausible_object(kg: KnowledgeGraph, eid: str, objects: set[str]) -> bool:
+    """An entity can be a relation's object if it, a kind of it, or its kind is one."""
+    return eid in objects or bool((kg.descendants(eid) | kg.ancestors(eid)) & objects)
 
 
 _LEAD_RE = re.compile(r"^(?:the|a|an|any|all|his|her|their|its|of|about|to|on)\s+", re.I)

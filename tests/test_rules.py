@@ -1,0 +1,75 @@
+import pytest
+
+from rolecall import Catalog, KnowledgeGraph, Polarity, RuleRewriter
+
+
+@pytest.fixture(scope="module")
+def rw() -> RuleRewriter:
+    return RuleRewriter()
+
+
+@pytest.mark.parametrize("text, excluded, description", [
+    ("Aaron's profile, but don't mention Moses.", ["Moses"], "Aaron's profile."),
+    ("Outline Einstein's achievements in physics, excluding his work on relativity.",
+     ["work on relativity"], "Outline Einstein's achievements in physics."),
+    ("Compare Hobbes (excluding Leviathan) and Locke (excluding Two Treatises).",
+     ["Leviathan", "Two Treatises"], "Compare Hobbes and Locke."),
+    ("Introduce Aarhus without Denmark.", ["Denmark"], "Introduce Aarhus."),
+    ("Discuss Mark Twain, avoiding any mention of Huckleberry Finn.", ["Huckleberry Finn"],
+     "Discuss Mark Twain."),
+    ("Jazz history other than bebop, and how did blues evolve?", ["bebop"],
+     "Jazz history, and how did blues evolve?"),
+    ("Introduce Alexis Carrel, but not including the Nobel Prize", ["Nobel Prize"],
+     "Introduce Alexis Carrel"),
+    ("Arrow's career at places other than the University of Chicago influence theory",
+     ["University of Chicago"], "Arrow's career at places influence theory"),
+])
+def test_exclusion_cues(rw: RuleRewriter, text: str, excluded: list[str], description: str) -> None:
+    q = rw.rewrite(text)
+    assert [e.text for e in q.exclusions] == excluded
+    assert q.description == description
+    assert not any(x.lower() in " ".join(q.keywords).lower() for x in excluded)
+    assert q.provenance.rewriter == "rules"
+
+
+@pytest.mark.parametrize("text", [
+    "how do vaccines work", "the history of Rome", "treats for dogs", "no",
+    "\"quoted\" AND (weird:syntax*)",
+])
+def test_never_invents_constraints(rw: RuleRewriter, tiny_kg: KnowledgeGraph, text: str) -> None:
+    q = rw.rewrite(text, catalog=Catalog(kg=tiny_kg))
+    assert q.relations == [] and q.exclusions == [] and q.target_type is None
+
+
+def test_relation_roles_with_graph(rw: RuleRewriter, tiny_kg: KnowledgeGraph) -> None:
+    cat = Catalog(kg=tiny_kg)
+    q = rw.rewrite("a drug that treats headaches", catalog=cat)
+    assert q.target_type == "drug"
+    assert [(r.relation, r.object, r.polarity) for r in q.relations] == [
+        ("treats", "headache", Polarity.MUST)]
+    q = rw.rewrite("medicines that cause headaches", catalog=cat)
+    assert [(r.relation, r.object) for r in q.relations] == [("causes", "headache")]
+    q = rw.rewrite("an antihistamine that doesn't make you drowsy", catalog=cat)
+    assert q.target_type == "antihistamine"
+    assert [(r.relation, r.object, r.polarity) for r in q.relations] == [
+        ("causes", "drowsiness", Polarity.MUST_NOT)]
+    q = rw.rewrite("allergy medicine without drowsiness", catalog=cat)
+    assert {(r.relation, r.object, r.polarity) for r in q.relations} == {
+        ("treats", "allergy", Polarity.MUST), ("causes", "drowsiness", Polarity.MUST_NOT)}
+    assert q.exclusions == []
+    q = rw.rewrite("a non-drowsy antihistamine", catalog=cat)
+    assert [(r.relation, r.polarity) for r in q.relations] == [("causes", Polarity.MUST_NOT)]
+
+
+def test_cue_with_nothing_after_is_reported(rw: RuleRewriter) -> None:
+    q = rw.rewrite("everything about Rome, excluding")
+    assert q.exclusions == []
+    assert q.provenance.unresolved and "excluding" in q.provenance.unresolved[0]
+
+
+def test_history_is_noted_not_used(rw: RuleRewriter) -> None:
+    from rolecall import Message
+
+    q = rw.rewrite("and without Moses?", history=[Message(role="user", content="Aaron")])
+    assert any("history" in n for n in q.provenance.notes)
+    assert [e.text for e in q.exclusions] == ["Moses"]
