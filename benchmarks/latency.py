@@ -1,0 +1,166 @@
+"""Search latency per stage and indexing throughput on a synthetic corpus of N documents.
+
+    .venv/bin/python benchmarks/latency.py --docs 100000 [--queries 200] [--ann-threshold N]
+
+The corpus is generated (seeded) from a fixed vocabulary plus drug/symptom names linked to a
+small knowledge graph, so the graph leg has work to do; embeddings come from the real
+packaged MiniLM.  Prints indexing docs/s, per-stage p50/p99 for plain BM25, plain dense and
+rolecall with the rule rewriter (no LLM), and, when an HNSW index is built, its recall@10
+against exact search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from rolecall import Document, Index, KnowledgeGraph, Retriever, RoleQuery  # noqa: E402
+
+WORDS = (
+    "study patients dose trial effect risk treatment clinical result group analysis reported "
+    "increase decrease daily week month year adults children women men blood pressure heart "
+    "liver kidney stomach skin sleep pain relief symptom common rare severe mild tablet capsule "
+    "syrup injection morning evening food water doctor pharmacist label warning interaction "
+    "alcohol driving pregnancy elderly first second long short term chronic acute"
+).split()
+DRUGS = [f"drug{i:03d}" for i in range(200)]
+SYMPTOMS = ["headache", "nausea", "drowsiness", "insomnia", "dizziness", "rash", "cough",
+            "fever", "diarrhea", "constipation"]
+QUERIES = [
+    "a drug that treats {s}", "medicine for {s} that doesn't cause {t}",
+    "which drugs cause {s}", "{s} relief without {t}", "long term {s} treatment in adults",
+]
+
+
+def make_kg(rng: random.Random) -> KnowledgeGraph:
+    kg = KnowledgeGraph()
+    kg.add_entity({"id": "drug", "type": "type", "aliases": ["drugs", "medicine"]})
+    for s in SYMPTOMS:
+        kg.add_entity({"id": s, "type": "symptom"})
+    for d in DRUGS:
+        kg.add_entity({"id": d, "type": "drug"})
+        for s in rng.sample(SYMPTOMS, 2):
+            kg.add_relation({"subject": d, "relation": "treats", "object": s})
+        for s in rng.sample(SYMPTOMS, 2):
+            kg.add_relation({"subject": d, "relation": "causes", "object": s})
+    return kg
+
+
+def make_docs(n: int, rng: random.Random) -> list[Document]:
+    docs = []
+    for i in range(n):
+        drug = rng.choice(DRUGS)
+        words = rng.choices(WORDS, k=40) + rng.choices(SYMPTOMS, k=3) + [drug]
+        rng.shuffle(words)
+        docs.append(Document(id=f"s{i}", title=drug, text=" ".join(words),
+                             metadata={"entities": [drug], "year": 1950 + i % 70}))
+    return docs
+
+
+def pct(values: list[float], p: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(p * (len(v) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--ann-threshold", type=int, default=200_000)
+    ap.add_argument("--index", help="index dir (default .rolecall/bench/synthetic-N)")
+    ap.add_argument("--rebuild", action="store_true")
+    args = ap.parse_args()
+    console = Console()
+    rng = random.Random(7)
+    kg = make_kg(rng)
+    path = Path(args.index or f".rolecall/bench/synthetic-{args.docs}")
+    built = None
+    try:
+        if args.rebuild:
+            raise FileNotFoundError
+        index = Index.open(path)
+    except Exception:  # noqa: BLE001 - build when missing or unreadable
+        docs = make_docs(args.docs, rng)
+        t = time.perf_counter()
+        index = Index.build(path, docs, kg=kg, ann_threshold=args.ann_threshold)
+        built = time.perf_counter() - t
+    r = Retriever(index)
+    r.search(RoleQuery.plain("warm up"))
+    qrng = random.Random(11)
+    queries = []
+    for _ in range(args.queries):
+        s, t = qrng.sample(SYMPTOMS, 2)
+        queries.append(qrng.choice(QUERIES).format(s=s, t=t))
+
+    systems = {
+        "BM25": lambda q: r.search(RoleQuery.plain(q), legs=("lexical",)),
+        "dense": lambda q: r.search(RoleQuery.plain(q), legs=("dense",)),
+        "hybrid RRF": lambda q: r.search(RoleQuery.plain(q)),
+        "rolecall (rules)": lambda q: r.search(q),
+    }
+    table = Table(title=f"search latency, {len(index)} documents, {len(queries)} queries (ms)")
+    stages = ["rewrite", "ground", "graph", "lexical", "embed", "dense", "fuse"]
+    table.add_column("system")
+    table.add_column("total p50", justify="right")
+    table.add_column("total p99", justify="right")
+    table.add_column("no-embed p50", justify="right")
+    table.add_column("no-embed p99", justify="right")
+    for s in stages:
+        table.add_column(f"{s} p50", justify="right")
+    totals: dict[str, float] = {}
+    for name, run in systems.items():
+        wall: list[float] = []
+        per: dict[str, list[float]] = {s: [] for s in stages}
+        overhead: list[float] = []
+        for q in queries:
+            t = time.perf_counter()
+            res = run(q)
+            wall.append((time.perf_counter() - t) * 1000)
+            for s in stages:
+                per[s].append(res.plan.timings_ms.get(s, 0.0))
+            overhead.append(wall[-1] - res.plan.timings_ms.get("embed", 0.0))
+        totals[name] = statistics.median(wall)
+        table.add_row(name, f"{statistics.median(wall):.2f}", f"{pct(wall, 0.99):.2f}",
+                      f"{statistics.median(overhead):.2f}", f"{pct(overhead, 0.99):.2f}",
+                      *[f"{statistics.median(per[s]):.2f}" for s in stages])
+    console.print(table)
+    console.print(
+        f"rolecall (rules) p50 / hybrid RRF p50 = {totals['rolecall (rules)'] / totals['hybrid RRF']:.2f}; "
+        f"/ BM25 = {totals['rolecall (rules)'] / totals['BM25']:.2f}; "
+        f"/ dense = {totals['rolecall (rules)'] / totals['dense']:.2f}"
+    )
+    if built is not None:
+        console.print(f"indexing: {len(index)} documents in {built:.1f}s = "
+                      f"{len(index) / built:.0f} docs/s (embedding included)")
+    if index.dense.ann is not None:
+        vecs = index.embedder.encode(queries[:100])
+        hits = 0
+        for v in vecs:
+            exact = {o for o, _ in index.dense.search(v, 10, exact=True)}
+            approx = {o for o, _ in index.dense.search(v, 10)}
+            hits += len(exact & approx)
+        console.print(f"HNSW recall@10 vs exact: {hits / (10 * len(vecs)):.3f}")
+    try:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        console.print(f"peak RSS: {rss:.0f} MiB")
+    except ImportError:  # pragma: no cover - non-POSIX
+        pass
+    console.print(f"[dim]command: {' '.join([Path(sys.executable).name, *sys.argv])}[/dim]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
