@@ -24,7 +24,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-
 from rolecall import Document, Index, KnowledgeGraph, Retriever, RoleQuery  # noqa: E402
 
 WORDS = (
@@ -136,7 +135,8 @@ def main() -> int:
                       *[f"{statistics.median(per[s]):.2f}" for s in stages])
     console.print(table)
     console.print(
-        f"rolecall (rules) p50 / hybrid RRF p50 = {totals['rolecall (rules)'] / totals['hybrid RRF']:.2f}; "
+        "rolecall (rules) p50 / hybrid RRF p50 = "
+        f"{totals['rolecall (rules)'] / totals['hybrid RRF']:.2f}; "
         f"/ BM25 = {totals['rolecall (rules)'] / totals['BM25']:.2f}; "
         f"/ dense = {totals['rolecall (rules)'] / totals['dense']:.2f}"
     )

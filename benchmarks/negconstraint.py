@@ -22,7 +22,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-
 from rolecall import Index, Retriever, RoleQuery  # noqa: E402
 from rolecall.eval import EvalQuery, load_beir, score_ranking, summarize  # noqa: E402
 
@@ -50,7 +49,8 @@ def main() -> int:
         t = time.perf_counter()
         index = Index.build(index_dir, ds.documents, progress=True)
         dt = time.perf_counter() - t
-        built = f"indexed {len(ds.documents)} documents in {dt:.1f}s = {len(ds.documents) / dt:.0f} docs/s"
+        n = len(ds.documents)
+        built = f"indexed {n} documents in {dt:.1f}s = {n / dt:.0f} docs/s"
     r = Retriever(index)
     r.search(RoleQuery.plain("warm up"))  # load the model before timing
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-
 from rolecall.cli import main
 from rolecall.demo import demo_data_dir, demo_queries, open_demo, run_demo
 

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from rolecall import CorpusError, Document, read_corpus
 
 

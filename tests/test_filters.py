@@ -1,5 +1,4 @@
 import pytest
-
 from rolecall import AttributeFilter, Operator
 from rolecall.filters import matches
 

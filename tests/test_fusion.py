@@ -1,5 +1,4 @@
 import pytest
-
 from rolecall.errors import InvalidQueryError
 from rolecall.fusion import apply_penalties, weighted_rrf
 

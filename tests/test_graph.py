@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from rolecall import Direction, KnowledgeGraph, KnowledgeGraphError, Polarity, RelationConstraint
 from rolecall.graph import DocLinks
 

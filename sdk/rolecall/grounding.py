@@ -114,7 +114,9 @@ def _link_entity(value: str, slot: str, kg: KnowledgeGraph) -> GroundedValue:
 def _link_type(value: str, kg: KnowledgeGraph, types: set[str]) -> GroundedValue:
     slot = "target_type"
     if value in types:
-        return GroundedValue(value=value, slot=slot, entity_id=value, method="exact", confidence=1.0)
+        return GroundedValue(
+            value=value, slot=slot, entity_id=value, method="exact", confidence=1.0
+        )
     gv = _link_entity(value, slot, kg)
     if gv.entity_id is None:
         gv.candidates = sorted(types)[:10]

@@ -138,7 +138,8 @@ class Index:
         self._offsets = _load_npy(directory / "offsets.npy", expected=m.count + 1)
         if len(self.ids) != m.count:
             raise IndexCorruptError(
-                f"{len(self.ids)} ids, manifest says {m.count}; rebuild", path=directory / "ids.json"
+                f"{len(self.ids)} ids, manifest says {m.count}; rebuild",
+                path=directory / "ids.json",
             )
         self._ord = {doc_id: i for i, doc_id in enumerate(self.ids)}
         self.kg = KnowledgeGraph.from_json(_read_json(directory / "kg.json"))
@@ -311,7 +312,7 @@ def _read_json(path: Path) -> Any:
 
 def _load_npy(path: Path, *, expected: int) -> np.ndarray:
     try:
-        arr = np.load(path)
+        arr: np.ndarray = np.load(path)
     except FileNotFoundError:
         raise IndexCorruptError("file is missing; rebuild the index", path=path)
     except ValueError as exc:
@@ -424,7 +425,7 @@ def _write_generation(
     (out / "kg.json").write_text(json.dumps(kg.to_json()), "utf-8")
     if previous is not None:
         shutil.copyfile(previous.directory / "links.jsonl", out / "links.jsonl")
-    with (out / "links.jsonl").open("a", encoding="utf-8") as fh, progress_bar(
+    with (out / "links.jsonl").open("a", encoding="utf-8") as links_fh, progress_bar(
         "linking entities", total=len(new_docs), enabled=progress and len(kg) > 0
     ) as advance:
         for doc in new_docs:
@@ -432,7 +433,7 @@ def _write_generation(
             if isinstance(explicit, str):
                 explicit = [explicit]
             links = kg.link(doc.text, doc.title, explicit) if len(kg) else DocLinks()
-            fh.write(json.dumps(links.to_json()) + "\n")
+            links_fh.write(json.dumps(links.to_json()) + "\n")
             advance(1)
 
     Manifest(

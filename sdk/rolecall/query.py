@@ -27,7 +27,7 @@ __all__ = [
 #: Bumped whenever a field changes meaning; caches and indexes key on it.
 SCHEMA_VERSION = 1
 
-Scalar = Union[str, int, float, bool]
+Scalar = Union[str, int, float, bool]  # noqa: UP007 - a runtime alias
 
 
 class Polarity(str, Enum):
@@ -119,7 +119,7 @@ class AttributeFilter(_Strict):
 
     field: str = Field(description="Metadata field name.", min_length=1)
     op: Operator = Field(default=Operator.EQ, description="Comparison operator.")
-    value: Union[Scalar, list[Scalar]] = Field(
+    value: Scalar | list[Scalar] = Field(
         description="Value to compare with; a list for 'in'."
     )
 
@@ -138,7 +138,7 @@ class Provenance(_Strict):
 class RoleQuery(_Strict):
     """The role-explicit query. Empty lists mean 'no constraint of that kind'."""
 
-    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Always 1.")
+    schema_version: Literal[1] = Field(default=1, description="Always 1.")
     text: str = Field(description="The original user query, verbatim.")
     target_type: str | None = Field(
         default=None,

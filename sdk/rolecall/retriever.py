@@ -66,7 +66,9 @@ class Retriever:
     # -- constructors ----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, embedder: Embedder | None = None, **kwargs: Any) -> Retriever:
+    def open(
+        cls, path: str | Path, *, embedder: Embedder | None = None, **kwargs: Any
+    ) -> Retriever:
         """Open an existing index directory."""
         return cls(Index.open(path, embedder=embedder), **kwargs)
 
@@ -177,7 +179,10 @@ class Retriever:
         if "lexical" in settings.legs:
             t = time.perf_counter()
             rankings["lexical"] = index.lexical.search(
-                _expanded_lexical_text(rq, grounding, index.kg), settings.depth, allowed=leg_allowed, blocked=leg_blocked,
+                _expanded_lexical_text(rq, grounding, index.kg),
+                settings.depth,
+                allowed=leg_allowed,
+                blocked=leg_blocked,
                 must_not_phrases=must_not,
             )
             timings["lexical"] = _ms(t)
@@ -280,7 +285,8 @@ class Retriever:
             allowed=None if allowed is None else len(allowed),
             blocked=len(blocked) + len(suppressed),
             timings_ms=timings,
-            notes=notes + ([f"graph: {', '.join(verdict.constraints)}"] if verdict.constraints else []),
+            notes=notes
+            + ([f"graph: {', '.join(verdict.constraints)}"] if verdict.constraints else []),
         )
         return SearchResult(hits=hits, plan=plan, degraded=degraded)
 

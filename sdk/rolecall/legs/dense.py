@@ -47,7 +47,7 @@ class DenseIndex:
         ef_construction: int = 200,
         m: int = 16,
     ) -> bool:
-        """Write embeddings (and an HNSW graph above the threshold); returns whether ANN was built."""
+        """Write embeddings (and an HNSW graph above the threshold); True if ANN was built."""
         np.save(directory / _EMB, np.ascontiguousarray(vectors, dtype=np.float32))
         if len(vectors) < ann_threshold:
             return False
