@@ -243,7 +243,8 @@ class KnowledgeGraph:
 
     def types(self) -> list[str]:
         """Type names in use (entity `type` values), most frequent first."""
-        counts = Counter(e.type for e in self.entities.values() if e.type)
+        # "type" is the meta-type of entities that name a type; it is not itself wanted.
+        counts = Counter(e.type for e in self.entities.values() if e.type and e.type != "type")
         return [t for t, _ in counts.most_common()]
 
     def relation_names(self) -> list[str]:

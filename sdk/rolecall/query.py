@@ -133,6 +133,11 @@ class Provenance(_Strict):
         description="Parts of the query the rewriter saw but could not turn into structure.",
     )
     notes: list[str] = Field(default_factory=list, description="Free-form remarks.")
+    degraded: list[str] = Field(
+        default_factory=list,
+        description="Why the configured rewriter did not produce this (e.g. the LLM failed "
+        "and the rule rewriter took over). Empty when nothing degraded.",
+    )
 
 
 class RoleQuery(_Strict):

@@ -6,6 +6,7 @@ times them, and records in the plan what ran and what degraded.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -126,7 +127,38 @@ class Retriever:
                 f"query must be a str or RoleQuery, got {type(query).__name__}"
             )
         timings["rewrite"] = _ms(t0)
+        degraded += [Degradation(stage="rewrite", reason=r) for r in rq.provenance.degraded]
         return self._execute(rq, settings, timings, degraded, notes)
+
+    async def asearch(
+        self,
+        query: str | RoleQuery,
+        k: int | None = None,
+        *,
+        history: Sequence[Message | dict[str, str]] = (),
+        **overrides: Any,
+    ) -> SearchResult:
+        """`search` for async servers: the LLM call is awaited, retrieval runs in a thread."""
+        settings = self.settings.override(k=k, **overrides)
+        timings: dict[str, float] = {}
+        degraded: list[Degradation] = []
+        t0 = time.perf_counter()
+        if isinstance(query, RoleQuery):
+            rq = query
+        elif isinstance(query, str):
+            _check_text(query)
+            arewrite = getattr(self.rewriter, "arewrite", None)
+            if arewrite is not None:
+                rq = await arewrite(query, history=_messages(history), catalog=self.catalog)
+            else:
+                rq = await asyncio.to_thread(self.rewrite, query, history=history)
+        else:
+            raise InvalidQueryError(
+                f"query must be a str or RoleQuery, got {type(query).__name__}"
+            )
+        timings["rewrite"] = _ms(t0)
+        degraded += [Degradation(stage="rewrite", reason=r) for r in rq.provenance.degraded]
+        return await asyncio.to_thread(self._execute, rq, settings, timings, degraded, [])
 
     def _execute(
         self,
