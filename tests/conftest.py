@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,37 @@ def tiny_index_path(tmp_path_factory: pytest.TempPathFactory, tiny_kg: Knowledge
 @pytest.fixture(scope="session")
 def tiny(tiny_index_path: Path) -> Retriever:
     return Retriever.open(tiny_index_path)
+
+
+# -- the recorded LLM -------------------------------------------------------------------------
+
+#: In replay nothing listens here: a request missing from a cassette must fail, not connect.
+REPLAY_API_BASE = "http://127.0.0.1:9/v1"
+LOCAL_MODEL = "openai/qwen2.5-coder-1.5b"
+CASSETTES = Path(__file__).parent / "cassettes"
+
+
+@pytest.fixture(scope="session")
+def llm_api_base() -> Iterator[str]:
+    """The local Qwen server when recording (`make record`), a dead address when replaying."""
+    from rolecall.testing import recording
+
+    if not recording():
+        yield REPLAY_API_BASE
+        return
+    from rolecall import local_llm
+
+    path = local_llm.assemble(local_llm.default_model_path())
+    threads = int(os.environ.get("ROLECALL_LLM_THREADS", "2"))
+    handle = local_llm.start_server(path, threads=threads, alias=LOCAL_MODEL.split("/", 1)[1])
+    try:
+        yield handle.api_base
+    finally:
+        local_llm.stop_server(handle)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    from rolecall.demo import open_demo
+
+    return open_demo(tmp_path_factory.mktemp("demo") / "idx", progress=False)

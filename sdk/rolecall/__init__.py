@@ -47,6 +47,8 @@ from .query import (
 )
 from .retriever import Retriever
 from .rewrite.base import Catalog, Message, Rewriter
+from .rewrite.cache import RewriteCache
+from .rewrite.llm import LLMRewriter
 from .rewrite.rules import RuleRewriter
 from .settings import SearchSettings
 
@@ -77,6 +79,7 @@ __all__ = [
     "KnowledgeGraph",
     "KnowledgeGraphError",
     "LLMError",
+    "LLMRewriter",
     "LegScore",
     "Message",
     "MissingDependencyError",
@@ -87,6 +90,7 @@ __all__ = [
     "Relation",
     "RelationConstraint",
     "Retriever",
+    "RewriteCache",
     "Rewriter",
     "RewriteError",
     "RoleQuery",

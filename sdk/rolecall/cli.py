@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--legs", help="comma-separated: lexical,dense")
     se.add_argument("--plain", action="store_true", help="no rewriting (baseline)")
 
+    llm = sub.add_parser("llm", help="the local LLM (Qwen2.5-Coder-1.5B via llama.cpp)")
+    llm_sub = llm.add_subparsers(dest="llm_command", required=True)
+    sv = llm_sub.add_parser("serve", help="assemble (sha256-checked) and serve on 127.0.0.1")
+    sv.add_argument("--port", type=int, help="default: ROLECALL_LLM_PORT or 8765")
+    sv.add_argument("--threads", type=int, default=int(os.environ.get("ROLECALL_LLM_THREADS", 2)))
+    llm_sub.add_parser("status", help="is the local server up? which rewriter would be used?")
+
     de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
     de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
     de.add_argument("-k", type=int, default=5)
@@ -55,9 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _search(args)
         if args.command == "demo":
             from .demo import run_demo
+            from .rewrite.auto import rewriter_from_env
 
-            run_demo(args.out, k=args.k)
+            rewriter, why = rewriter_from_env()
+            print(f"rewriter: {why}", file=sys.stderr)
+            run_demo(args.out, k=args.k, rewriter=rewriter)
             return 0
+        if args.command == "llm":
+            return _llm(args)
     except RolecallError as exc:
         print(f"rolecall: error: {exc}", file=sys.stderr)
         return 2
@@ -91,11 +103,35 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm(args: argparse.Namespace) -> int:
+    from . import local_llm
+    from .rewrite.auto import LOCAL_ALIAS, local_api_base, rewriter_from_env
+
+    if args.llm_command == "status":
+        up = local_llm.server_is_up(local_api_base())
+        print(f"local server {local_api_base()}: {'up' if up else 'down'}")
+        print(f"rewriter: {rewriter_from_env()[1]}")
+        return 0
+    port = args.port or int(local_api_base().rsplit(":", 1)[1].split("/")[0])
+    path = local_llm.assemble(local_llm.default_model_path())
+    handle = local_llm.start_server(path, port=port, threads=args.threads, alias=LOCAL_ALIAS)
+    print(f"serving {path.name} at {handle.api_base} as {handle.model_string} "
+          f"({args.threads} threads); Ctrl-C stops it")
+    try:
+        handle.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        local_llm.stop_server(handle)
+    return 0
+
+
 def _search(args: argparse.Namespace) -> int:
     from .query import RoleQuery
     from .retriever import Retriever
+    from .rewrite.auto import rewriter_from_env
 
-    r = Retriever.open(args.index)
+    r = Retriever.open(args.index, rewriter=None if args.plain else rewriter_from_env()[0])
     overrides: dict[str, Any] = {}
     if args.exclusion_mode:
         overrides["exclusion_mode"] = args.exclusion_mode

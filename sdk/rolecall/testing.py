@@ -105,10 +105,9 @@ def recorded_llm(cassette: str | Path, *, record: bool | None = None) -> Iterato
         before_record_request=_scrub_request,
         before_record_response=_scrub_response,
         decode_compressed_response=True,
-        allow_playback_repeats=False,
     )
     recorder.register_matcher("json_body", _json_body)
-    with recorder.use_cassette(str(path)) as cass:
+    with recorder.use_cassette(str(path), allow_playback_repeats=False) as cass:
         yield cass
     if not record and not cass.all_played:
         unplayed = len(cass.data) - cass.play_count

@@ -334,6 +334,10 @@ class LLMRewriter:
         return rq
 
 
+class _NotAnObject(ValueError):
+    pass
+
+
 class _Failure(Exception):
     """The LLM could not produce a rewrite; carries the reason for the plan."""
 
@@ -363,12 +367,14 @@ def _parse(content: str) -> LLMRewrite:
             last = exc
             continue
         if not isinstance(data, dict):
-            last = ValueError("the reply is JSON but not an object")
+            last = _NotAnObject("the reply is JSON but not an object")
             continue
         try:
             return LLMRewrite.model_validate(data)
         except ValidationError as exc:
             raise _ReplyError(_short_validation(exc)) from None
+    if isinstance(last, _NotAnObject):
+        raise _ReplyError(str(last))
     if "{" not in text:
         raise _ReplyError("the reply is prose, not JSON (did the model answer the question?)")
     raise _ReplyError(f"not valid JSON: {last}")
