@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,29 +82,13 @@ def tiny(tiny_index_path: Path) -> Retriever:
 
 # -- the recorded LLM -------------------------------------------------------------------------
 
-#: In replay nothing listens here: a request missing from a cassette must fail, not connect.
-REPLAY_API_BASE = "http://127.0.0.1:9/v1"
 LOCAL_MODEL = "openai/qwen2.5-coder-1.5b"
 CASSETTES = Path(__file__).parent / "cassettes"
 
 
 @pytest.fixture(scope="session")
-def llm_api_base() -> Iterator[str]:
-    """The local Qwen server when recording (`make record`), a dead address when replaying."""
-    from rolecall.testing import recording
-
-    if not recording():
-        yield REPLAY_API_BASE
-        return
-    from rolecall import local_llm
-
-    path = local_llm.assemble(local_llm.default_model_path())
-    threads = int(os.environ.get("ROLECALL_LLM_THREADS", "2"))
-    handle = local_llm.start_server(path, threads=threads, alias=LOCAL_MODEL.split("/", 1)[1])
-    try:
-        yield handle.api_base
-    finally:
-        local_llm.stop_server(handle)
+def llm_api_base(rolecall_llm_api_base: str) -> str:
+    return rolecall_llm_api_base
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,7 @@ import json
 import time
 
 import pytest
-
-from rolecall import LLMError, LLMRewriter, Message, RewriteCache, Retriever
+from rolecall import LLMError, LLMRewriter, Message, Retriever, RewriteCache
 
 from .fake_llm import FakeLLM
 

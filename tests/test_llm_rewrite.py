@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from rolecall import LLMError, LLMRewriter, Retriever
 from rolecall.testing import recorded_llm
 
@@ -19,9 +18,9 @@ def rewriter(api_base: str, **kw: object) -> LLMRewriter:
     return LLMRewriter(LOCAL_MODEL, api_base=api_base, cache=False, strict=True, **kw)  # type: ignore[arg-type]
 
 
-def rewrite_case(case: dict, demo: Retriever, api_base: str):  # type: ignore[no-untyped-def]
+def rewrite_case(case: dict, demo: Retriever, api_base: str, record: bool | None = None):  # type: ignore[no-untyped-def]
     rw = rewriter(api_base)
-    with recorded_llm(CASSETTES / "rewrite" / f"{case['name']}.yaml"):
+    with recorded_llm(CASSETTES / "rewrite" / f"{case['name']}.yaml", record=record):
         rq = rw.rewrite(case["query"], history=case.get("history", []), catalog=demo.catalog)
     return rq, rw
 
@@ -69,7 +68,7 @@ def test_rewrite_quality_of_the_recorded_model(demo: Retriever, llm_api_base: st
     hits = totals = 0
     misses = []
     for case in CASES:
-        rq, _ = rewrite_case(case, demo, llm_api_base)
+        rq, _ = rewrite_case(case, demo, llm_api_base, record=False)  # replays, even when recording
         h, t = _score(rq, demo, case["expect"])
         hits, totals = hits + h, totals + t
         if h < t:
@@ -86,7 +85,7 @@ def test_async_rewrite_replays(demo: Retriever, llm_api_base: str) -> None:
     rw = rewriter(llm_api_base)
 
     async def go():  # type: ignore[no-untyped-def]
-        with recorded_llm(CASSETTES / "rewrite" / f"{case['name']}.yaml"):
+        with recorded_llm(CASSETTES / "rewrite" / f"{case['name']}.yaml", record=False):
             return await rw.arewrite(case["query"], catalog=demo.catalog)
 
     rq = asyncio.run(go())

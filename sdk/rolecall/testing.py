@@ -15,9 +15,10 @@ Record by setting `ROLECALL_RECORD=1` (or `record=True`) with a real model reach
 the cassette is rewritten from scratch.  Auth headers and API keys are scrubbed before
 anything is written.
 
-As a pytest plugin (`pytest_plugins = ["rolecall.testing"]` in your conftest), the
-`rolecall_cassette` fixture does the same with a cassette named after the test
-(`<test dir>/cassettes/<module>/<test name>.yaml`).
+Installed with rolecall, a pytest plugin provides two fixtures: `rolecall_cassette` does the
+same with a cassette named after the test (`<test dir>/cassettes/<module>/<test>.yaml`), and
+`rolecall_llm_api_base` is where to point an `LLMRewriter`: the local Qwen server (started
+for the session) when recording, an address nobody answers when replaying.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from typing import Any
 
 from .errors import MissingDependencyError
 
-__all__ = ["SCRUBBED_HEADERS", "recorded_llm", "recording", "rolecall_cassette"]
+__all__ = [
+    "SCRUBBED_HEADERS",
+    "recorded_llm",
+    "recording",
+    "rolecall_cassette",
+    "rolecall_llm_api_base",
+]
 
 #: Request headers never written to a cassette.
 SCRUBBED_HEADERS = (
@@ -128,6 +135,27 @@ try:  # the fixture exists only where pytest does
         name = re.sub(r"[^\w.-]+", "_", request.node.name)
         with recorded_llm(test_dir / "cassettes" / module / f"{name}.yaml") as cass:
             yield cass
+
+    #: In replay nothing listens here: a request missing from a cassette fails, never connects.
+    REPLAY_API_BASE = "http://127.0.0.1:9/v1"
+
+    @pytest.fixture(scope="session")
+    def rolecall_llm_api_base() -> Iterator[str]:
+        """Where the LLM is: when recording, the local Qwen server (assembled, verified and
+        started for the session, stopped after); when replaying, an address nobody answers."""
+        if not recording():
+            yield REPLAY_API_BASE
+            return
+        from . import local_llm
+        from .rewrite.auto import LOCAL_ALIAS
+
+        path = local_llm.assemble(local_llm.default_model_path())
+        threads = int(os.environ.get("ROLECALL_LLM_THREADS", "2"))
+        handle = local_llm.start_server(path, threads=threads, alias=LOCAL_ALIAS)
+        try:
+            yield handle.api_base
+        finally:
+            local_llm.stop_server(handle)
 
 except ImportError:  # pragma: no cover - pytest is a dev dependency
     pass

@@ -31,6 +31,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -131,50 +132,45 @@ class LLMRewriter:
     def rewrite(
         self, text: str, *, history: Sequence[Message] = (), catalog: Catalog | None = None
     ) -> RoleQuery:
-        catalog = catalog or Catalog()
-        history, note = self._history(text, history)
-        key, cached = self._cached(text, history, catalog)
-        if cached is not None:
-            return cached
-        messages = build_messages(text, history, catalog)
+        job = self._prepare(text, history, catalog)
+        if isinstance(job, RoleQuery):
+            return job
         try:
-            parsed = self._complete_and_parse(messages)
+            parsed = self._complete_and_parse(job.messages)
         except _Failure as failure:
-            return self._fall_back(text, history, catalog, failure)
-        return self._finish(text, history, parsed, key, note)
+            return self._fall_back(text, job, failure)
+        return self._finish(text, job, parsed)
 
     async def arewrite(
         self, text: str, *, history: Sequence[Message] = (), catalog: Catalog | None = None
     ) -> RoleQuery:
-        catalog = catalog or Catalog()
-        history, note = self._history(text, history)
-        key, cached = self._cached(text, history, catalog)
-        if cached is not None:
-            return cached
-        messages = build_messages(text, history, catalog)
+        job = self._prepare(text, history, catalog)
+        if isinstance(job, RoleQuery):
+            return job
         try:
-            parsed = await self._acomplete_and_parse(messages)
+            parsed = await self._acomplete_and_parse(job.messages)
         except _Failure as failure:
-            return self._fall_back(text, history, catalog, failure)
-        return self._finish(text, history, parsed, key, note)
+            return self._fall_back(text, job, failure)
+        return self._finish(text, job, parsed)
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _history(self, text: str, history: Sequence[Message]) -> tuple[list[Message], str | None]:
+    def _prepare(
+        self, text: str, history: Sequence[Message], catalog: Catalog | None
+    ) -> _Job | RoleQuery:
+        """Everything before the call; a cached RoleQuery when the cache has the answer."""
+        catalog = catalog or Catalog()
+        note = None
         if history and not is_follow_up(text):
-            return [], "standalone query: conversation not needed for the rewrite"
-        return list(history), None
-
-    def _cached(
-        self, text: str, history: Sequence[Message], catalog: Catalog
-    ) -> tuple[str, RoleQuery | None]:
+            history, note = [], "standalone query: conversation not needed for the rewrite"
+        history = list(history)
         key = cache_key(text, history, self.model, prompt_hash(catalog))
-        if self.cache is None:
-            return key, None
-        hit = self.cache.get(key)
-        if hit is not None:
-            hit.provenance.notes.append("rewrite cache hit: no LLM call")
-        return key, hit
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                hit.provenance.notes.append("rewrite cache hit: no LLM call")
+                return hit
+        return _Job(history, catalog, key, note, build_messages(text, history, catalog))
 
     def _params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -285,13 +281,10 @@ class LLMRewriter:
             return None
         return delay
 
-    def _finish(
-        self, text: str, history: Sequence[Message], parsed: LLMRewrite, key: str,
-        note: str | None,
-    ) -> RoleQuery:
+    def _finish(self, text: str, job: _Job, parsed: LLMRewrite) -> RoleQuery:
         unresolved: list[str] = []
-        notes: list[str] = [note] if note else []
-        support = _support_tokens(text, history)
+        notes: list[str] = [job.note] if job.note else []
+        support = _support_tokens(text, job.history)
         relations = []
         for rc in parsed.relations:
             if _supported(rc.object, support):
@@ -319,19 +312,28 @@ class LLMRewriter:
             provenance=Provenance(rewriter=self.name, unresolved=unresolved, notes=notes),
         )
         if self.cache is not None:
-            self.cache.put(key, rq)
+            self.cache.put(job.key, rq)
         return rq
 
-    def _fall_back(
-        self, text: str, history: Sequence[Message], catalog: Catalog, failure: _Failure
-    ) -> RoleQuery:
+    def _fall_back(self, text: str, job: _Job, failure: _Failure) -> RoleQuery:
         if self.strict:
             raise LLMError(f"LLM rewrite with {self.model} failed: {failure}") from failure
-        rq = self.fallback.rewrite(text, history=history, catalog=catalog)
+        rq = self.fallback.rewrite(text, history=job.history, catalog=job.catalog)
         rq.provenance.degraded.append(
             f"LLM rewrite with {self.model} failed ({failure}); {self.fallback.name} rewriter used"
         )
         return rq
+
+
+@dataclass
+class _Job:
+    """One rewrite between preparation and the call."""
+
+    history: list[Message]
+    catalog: Catalog
+    key: str
+    note: str | None
+    messages: list[dict[str, str]]
 
 
 class _NotAnObject(ValueError):
