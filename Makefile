@@ -40,7 +40,7 @@ llm: install-local
 
 # Re-record every LLM cassette from the real local model (starts and stops the server).
 record: install-local
-	ROLECALL_RECORD=1 $(PY) -m pytest tests -m llm
+	ROLECALL_RECORD=1 $(PY) -m pytest tests examples -m llm
 
 demo: install
 	$(VENV)/bin/rolecall demo

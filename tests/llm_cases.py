@@ -67,7 +67,7 @@ CASES: list[dict[str, Any]] = [
     {"name": "french", "query": "médicament contre la migraine sans somnolence",
      "expect": {"relations": {("treats", "migraine", "must")}}},
     {"name": "sql_text", "query": "'; DROP TABLE documents; -- headache medicine",
-     "expect": {}},
+     "expect": {"relations": {("treats", "headache", "must")}}},
     {"name": "long_rambling",
      "query": "So my mother has had these awful headaches for weeks, and the doctor said "
               "to try something simple first, but she already takes a lot of pills for her "

@@ -31,12 +31,13 @@ def test_recorded_rewrite(case: dict, demo: Retriever, llm_api_base: str) -> Non
     assert rq.provenance.rewriter == f"llm:{LOCAL_MODEL}"
     assert rq.text == case["query"] and not rq.provenance.degraded
     assert rw.calls in (1, 2)  # one call, or one call and one repair
-    # Guard: every enforced value is something the user (or the conversation) said.
+    # Guard: every enforced value was said (by the user or in the conversation) or is a
+    # catalog name the model inferred, and then the plan says so.
     said = (case["query"] + " " + " ".join(m.content for m in case.get("history", []))).lower()
-    for r in rq.relations:
-        assert any(w[:5] in said for w in r.object.lower().split() if len(w) > 2), r
-    for e in rq.exclusions:
-        assert any(w[:5] in said for w in e.text.lower().split() if len(w) > 2), e
+    for value in [r.object for r in rq.relations] + [e.text for e in rq.exclusions]:
+        spoken = any(w[:5] in said for w in value.lower().split() if len(w) > 2)
+        inferred = any(value in n for n in rq.provenance.notes)
+        assert spoken or inferred, value
     # The whole pipeline runs on the result.
     result = demo.search(rq, k=5)
     assert result.plan.query == rq
@@ -45,7 +46,7 @@ def test_recorded_rewrite(case: dict, demo: Retriever, llm_api_base: str) -> Non
 def _score(rq, demo: Retriever, expect: dict) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     from rolecall.grounding import ground
 
-    g = ground(rq, demo.index.kg)
+    g = ground(rq, demo.index.kg, metadata_fields=demo.index.metadata_fields())
     got_rel = {(rc.relation, eid, rc.polarity.value) for rc, eid in g.relations}
     got_exc = {e.text.lower() for e in rq.exclusions}
     got_flt = {f.field for f in rq.filters}
@@ -60,7 +61,7 @@ def _score(rq, demo: Retriever, expect: dict) -> tuple[int, int]:  # type: ignor
         total += 1
         hit += f in got_flt
     if not expect:  # odd inputs: no constraint may be invented
-        total, hit = 1, int(not got_rel and not rq.filters)
+        total, hit = 1, int(not got_rel and not g.filters)
     return hit, total
 
 
@@ -77,7 +78,7 @@ def test_rewrite_quality_of_the_recorded_model(demo: Retriever, llm_api_base: st
     print(f"role accuracy {hits}/{totals} = {accuracy:.2f}; missed: {misses}")
     # Measured on the committed recordings (see BENCHMARKS.md); a re-recording with another
     # model or prompt that falls below this fails here.
-    assert accuracy >= 0.6, misses
+    assert accuracy >= 0.8, misses
 
 
 def test_async_rewrite_replays(demo: Retriever, llm_api_base: str) -> None:

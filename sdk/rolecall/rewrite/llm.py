@@ -18,6 +18,10 @@ What it guarantees to the host application:
 * **Guards**: the query is fenced as data; a reply that answers the question instead of
   rewriting it fails validation; values the model produced that appear nowhere in the query
   or the conversation are reported as unresolved and not enforced.
+* **Explicit cues win**: exclusions and roles stated with an explicit cue ("excluding X",
+  "for Y", "doesn't cause Z") are parsed deterministically and merged over the model's
+  reading (rewrite/merge.py), which small models get wrong most often; every override is
+  noted in the plan.
 * **Cache**: a persistent cache keyed on the normalised query, the history digest, the
   schema version, the model and the prompt hash; a hit makes no call.  Temperature 0 and a
   seed make recordings repeatable.
@@ -40,6 +44,7 @@ from ..errors import InvalidQueryError, LLMError
 from ..query import Provenance, RoleQuery
 from .base import Catalog, Message, Rewriter
 from .cache import RewriteCache, cache_key
+from .merge import merge_explicit
 from .prompts import LLMRewrite, build_messages, prompt_hash
 from .rules import RuleRewriter
 
@@ -99,6 +104,7 @@ class LLMRewriter:
         fallback: Rewriter | None = None,
         cache: RewriteCache | None | Literal[False] = None,
         structured: Structured = "auto",
+        cues: RuleRewriter | None | Literal[False] = None,
         extra_params: dict[str, Any] | None = None,
     ) -> None:
         model = model or os.environ.get("ROLECALL_MODEL")
@@ -122,6 +128,10 @@ class LLMRewriter:
             None if cache is False else (cache if cache is not None else RewriteCache())
         )
         self.structured: Structured = structured
+        #: explicit cues merged into the model's rewrite (see rewrite/merge.py); False: off
+        self.cues: RuleRewriter | None = (
+            None if cues is False else (cues if cues is not None else RuleRewriter())
+        )
         self.extra_params = dict(extra_params or {})
         self.name = f"llm:{model}"
         #: calls made to the provider by this instance (retries and repairs included)
@@ -285,18 +295,22 @@ class LLMRewriter:
         unresolved: list[str] = []
         notes: list[str] = [job.note] if job.note else []
         support = _support_tokens(text, job.history)
-        relations = []
-        for rc in parsed.relations:
-            if _supported(rc.object, support):
-                relations.append(rc)
-            else:
-                unresolved.append(f"relation object {rc.object!r} is not in the query: ignored")
-        exclusions = []
-        for ex in parsed.exclusions:
-            if _supported(ex.text, support):
-                exclusions.append(ex)
-            else:
-                unresolved.append(f"exclusion {ex.text!r} is not in the query: ignored")
+        kg = job.catalog.kg
+
+        def admissible(value: str, what: str) -> bool:
+            # Said by the user, or a catalog name the model inferred ("keep you awake" ->
+            # insomnia); anything else is an invention and is not enforced.
+            if _supported(value, support):
+                return True
+            if any(m in ("exact", "alias") for _, m, _ in kg.lookup(value)[:1]):
+                notes.append(f"{what} {value!r} inferred by the model (a catalog name)")
+                return True
+            unresolved.append(f"{what} {value!r} is neither in the query nor in the catalog: "
+                              "ignored")
+            return False
+
+        relations = [rc for rc in parsed.relations if admissible(rc.object, "relation object")]
+        exclusions = [ex for ex in parsed.exclusions if admissible(ex.text, "exclusion")]
         description = parsed.description.strip()
         if len(description) > _MAX_DESCRIPTION:
             notes.append("description too long (the model may have answered): not used")
@@ -311,6 +325,8 @@ class LLMRewriter:
             description=description,
             provenance=Provenance(rewriter=self.name, unresolved=unresolved, notes=notes),
         )
+        if self.cues is not None:
+            rq = merge_explicit(rq, text, job.history, job.catalog, self.cues)
         if self.cache is not None:
             self.cache.put(job.key, rq)
         return rq

@@ -33,7 +33,8 @@ DEFAULT_RELATION_CUES: dict[str, tuple[str, ...]] = {
         "treats", "treat", "treating", "treated", "treatment for", "relieves", "relieve",
         "relief for", "relief of", "helps with", "help with", "helps", "cures", "cure",
         "remedy for", "remedies for", "medicine for", "medication for", "drug for", "drugs for",
-        "good for", "used for", "against", "for",
+        "good for", "used for", "against", "stop", "stops", "prevent", "prevents", "ease",
+        "eases", "get rid of", "for",
     ),
     "causes": (
         "causes", "cause", "causing", "caused", "side effect", "side effects", "makes you",

@@ -1,0 +1,91 @@
+"""Merging the LLM's rewrite with what explicit cues say, for small models' sake.
+
+A 1.5B model understands "keeps you awake" (causes insomnia), which no cue list does, but it
+also turns "excluding The Rite of Spring" into an invented relation or reads "stop diarrhoea"
+as "must not cause diarrhoea".  The rule rewriter never guesses: it only reports what an
+explicit cue says.  So the merge is:
+
+* exclusions the cues found and the model missed are added;
+* where a cue fixed the role of an object ("for nausea", "doesn't cause drowsiness"), the
+  cue's relation replaces the model's relations on that same object;
+* in a follow-up, the explicit constraints of the previous user turn carry over unless the
+  follow-up constrains the same object itself.
+
+Every change is written to `provenance.notes`, so the plan shows who decided what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..graph import KnowledgeGraph, normalize
+from ..query import Exclusion, RelationConstraint, RoleQuery
+from .base import Catalog, Message
+from .rules import RuleRewriter
+
+__all__ = ["merge_explicit"]
+
+
+def _entity(kg: KnowledgeGraph, value: str) -> str:
+    found = kg.lookup(value) if kg.entities else []
+    return found[0][0] if found and found[0][1] in ("exact", "alias") else normalize(value)
+
+
+def _describe(rc: RelationConstraint) -> str:
+    neg = "not " if rc.polarity.value == "must_not" else ""
+    return f"{neg}{rc.relation} {rc.object}"
+
+
+def merge_explicit(
+    rq: RoleQuery,
+    text: str,
+    history: Sequence[Message],
+    catalog: Catalog,
+    cues: RuleRewriter,
+) -> RoleQuery:
+    kg = catalog.kg
+    explicit = cues.rewrite(text, catalog=catalog)
+    notes = list(rq.provenance.notes)
+    relations = list(rq.relations)
+    exclusions = list(rq.exclusions)
+
+    def apply(rules_rq: RoleQuery, origin: str, *, override: bool) -> None:
+        nonlocal relations
+        for rc in rules_rq.relations:
+            obj = _entity(kg, rc.object)
+            same = [r for r in relations if _entity(kg, r.object) == obj]
+            if any(r.relation == rc.relation and r.polarity == rc.polarity for r in same):
+                continue
+            if same and not override:
+                continue
+            if same:
+                notes.append(
+                    f"{origin}: '{_describe(rc)}' replaces the model's "
+                    + ", ".join(f"'{_describe(r)}'" for r in same)
+                )
+            else:
+                notes.append(f"{origin}: added '{_describe(rc)}'")
+            relations = [r for r in relations if _entity(kg, r.object) != obj] + [rc]
+        known = {normalize(e.text) for e in exclusions}
+        for ex in rules_rq.exclusions:
+            key = normalize(ex.text)
+            if any(key in k or k in key for k in known):
+                continue
+            # An exclusion the model turned into a relation is removed from the relations.
+            relations = [r for r in relations if normalize(r.object) not in (key,)]
+            exclusions.append(Exclusion(text=ex.text, looks_like=ex.looks_like, entity=ex.entity))
+            known.add(key)
+            notes.append(f"{origin}: added exclusion '{ex.text}'")
+
+    apply(explicit, "explicit cue", override=True)
+    previous = [m.content for m in history if m.role == "user"]
+    if history and previous:
+        carried = cues.rewrite(previous[-1], catalog=catalog)
+        apply(carried, "carried over from the conversation", override=False)
+    return rq.model_copy(
+        update={
+            "relations": relations,
+            "exclusions": exclusions,
+            "provenance": rq.provenance.model_copy(update={"notes": notes}),
+        }
+    )
