@@ -80,7 +80,7 @@ def main() -> int:
     ap.add_argument("--index", help="index dir (default .rolecall/bench/synthetic-N)")
     ap.add_argument("--rebuild", action="store_true")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=160)
     rng = random.Random(7)
     kg = make_kg(rng)
     path = Path(args.index or f".rolecall/bench/synthetic-{args.docs}")

@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--split", default="test")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=160)
     ds = load_beir(args.data, split=args.split)
     index_dir = Path(args.index or Path(".rolecall") / "bench" / ds.name)
     built = ""

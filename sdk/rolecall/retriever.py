@@ -199,13 +199,15 @@ class Retriever:
             timings["lexical"] = _ms(t)
         if "dense" in settings.legs:
             t = time.perf_counter()
-            texts = [rq.embed_text] + [e.looks_like or e.text for e in rq.exclusions]
+            # Exclusions are embedded only when that evidence kind is switched on.
+            embed_exclusions = rq.exclusions if self.evidence.exclusion_weight > 0 else []
+            texts = [rq.embed_text] + [e.looks_like or e.text for e in embed_exclusions]
             if rq.exclusions:
                 texts.append(rq.text)  # the unconstrained reading, for exclusion evidence
             try:
                 vecs = index.embedder.encode(texts)
                 query_vec = vecs[0]
-                excl_vecs = vecs[1 : 1 + len(rq.exclusions)]
+                excl_vecs = vecs[1 : 1 + len(embed_exclusions)] if embed_exclusions else None
                 if rq.exclusions and rq.text.strip() != rq.embed_text.strip():
                     original_vec = vecs[-1]
                 timings["embed"] = _ms(t)
