@@ -29,16 +29,23 @@ What it guarantees to the host application:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+)
 
 from ..errors import InvalidQueryError, LLMError
 from ..query import Provenance, RoleQuery
@@ -248,48 +255,47 @@ class LLMRewriter:
             except _ReplyError as second:
                 raise _Failure(f"invalid reply after one repair: {second}") from second
 
+    def _retrying(self) -> dict[str, Any]:
+        """tenacity settings: transient errors only, exponential backoff that honours
+        Retry-After, at most `max_retries` retries and never sleeping past the time budget."""
+        budget = self.max_retry_seconds
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            after = _retry_after(exc) if isinstance(exc, Exception) else None
+            backoff = wait_exponential(multiplier=0.5, max=8.0)(state)
+            return after if after is not None else backoff
+
+        return {
+            "retry": retry_if_exception(lambda e: isinstance(e, Exception) and _is_transient(e)),
+            "stop": stop_after_attempt(self.max_retries + 1) | stop_before_delay(budget),
+            "wait": wait,
+            "reraise": True,
+            "before": lambda _state: self._count_call(),
+        }
+
+    def _count_call(self) -> None:
+        self.calls += 1
+
     def _call(self, messages: list[dict[str, str]]) -> str:
         litellm = _litellm()
-        deadline = time.monotonic() + self.max_retry_seconds
-        attempt = 0
-        while True:
-            attempt += 1
-            self.calls += 1
-            try:
-                resp = litellm.completion(**self._params(messages))
-                return _content(resp)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                delay = self._retry_delay(exc, attempt, deadline)
-                if delay is None:
-                    raise _Failure(_describe(exc)) from exc
-                time.sleep(delay)
+        try:
+            for attempt in Retrying(**self._retrying()):
+                with attempt:
+                    return _content(litellm.completion(**self._params(messages)))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a fallback reason
+            raise _Failure(_describe(exc)) from exc
+        raise _Failure("no attempt was made")  # pragma: no cover - tenacity always attempts
 
     async def _acall(self, messages: list[dict[str, str]]) -> str:
         litellm = _litellm()
-        deadline = time.monotonic() + self.max_retry_seconds
-        attempt = 0
-        while True:
-            attempt += 1
-            self.calls += 1
-            try:
-                resp = await litellm.acompletion(**self._params(messages))
-                return _content(resp)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                delay = self._retry_delay(exc, attempt, deadline)
-                if delay is None:
-                    raise _Failure(_describe(exc)) from exc
-                await asyncio.sleep(delay)
-
-    def _retry_delay(self, exc: Exception, attempt: int, deadline: float) -> float | None:
-        """Seconds to wait before retrying, or None to give up."""
-        if not _is_transient(exc) or attempt > self.max_retries:
-            return None
-        delay = _retry_after(exc)
-        if delay is None:
-            delay = min(8.0, 0.5 * 2 ** (attempt - 1))
-        if time.monotonic() + delay > deadline:
-            return None
-        return delay
+        try:
+            async for attempt in AsyncRetrying(**self._retrying()):
+                with attempt:
+                    return _content(await litellm.acompletion(**self._params(messages)))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a fallback reason
+            raise _Failure(_describe(exc)) from exc
+        raise _Failure("no attempt was made")  # pragma: no cover
 
     def _finish(self, text: str, job: _Job, parsed: LLMRewrite) -> RoleQuery:
         unresolved: list[str] = []
