@@ -45,6 +45,26 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--threads", type=int, default=int(os.environ.get("ROLECALL_LLM_THREADS", 2)))
     llm_sub.add_parser("status", help="is the local server up? which rewriter would be used?")
 
+    ev = sub.add_parser("eval", help="systems side by side on a BEIR-layout data set")
+    ev.add_argument("data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--index", help="index directory (default .rolecall/eval/<name>)")
+    ev.add_argument("--rebuild", action="store_true")
+    ev.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files, as for index")
+    ev.add_argument("--systems", default="bm25,dense,hybrid,rules,rules-hard,llm",
+                    help="comma-separated; see --list")
+    ev.add_argument("--ablations", action="store_true", help="add the ablation systems")
+    ev.add_argument("--list", action="store_true", help="list systems and ablations, then exit")
+    ev.add_argument("--rewrites", help="JSONL of recorded LLM rewrites (query id -> RoleQuery)")
+    ev.add_argument("--record-rewrites", action="store_true",
+                    help="call the configured LLM for queries missing from --rewrites and "
+                         "append its rewrites there")
+    ev.add_argument("-k", type=int, default=100)
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.add_argument("--markdown", help="also write the report as a markdown table here")
+    ev.add_argument("--run", help="also write every system's ranking in TREC run format here")
+    ev.add_argument("--no-progress", action="store_true")
+
     de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
     de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
     de.add_argument("-k", type=int, default=5)
@@ -70,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "llm":
             return _llm(args)
+        if args.command == "eval":
+            return _eval(args)
     except RolecallError as exc:
         print(f"rolecall: error: {exc}", file=sys.stderr)
         return 2
@@ -101,6 +123,100 @@ def _index(args: argparse.Namespace) -> int:
         + (", HNSW" if m.ann else "")
     )
     return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import eval as ev
+    from .errors import RolecallError
+    from .graph import KnowledgeGraph
+    from .index import Index
+    from .retriever import Retriever
+
+    if args.list:
+        for name, what in {**ev.SYSTEMS, **ev.ABLATIONS}.items():
+            print(f"{name:20s} {what}")
+        return 0
+    ds = ev.load_beir(args.data, split=args.split)
+    path = Path(args.index or Path(".rolecall") / "eval" / ds.name)
+    index = None
+    if not args.rebuild:
+        try:
+            index = Index.open(path)
+            if len(index) != len(ds.documents):
+                index = None
+        except RolecallError:
+            index = None
+    if index is None:
+        kg = KnowledgeGraph.load(args.kg) if args.kg else None
+        index = Index.build(path, ds.documents, kg=kg, progress=not args.no_progress)
+    retriever = Retriever(index)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if args.ablations:
+        systems += [a for a in ev.ABLATIONS if a not in systems]
+    rewrites = ev.load_rewrites(args.rewrites) if args.rewrites else {}
+    llm = None
+    if "llm" in systems and (args.record_rewrites or not args.rewrites):
+        from .rewrite.auto import rewriter_from_env
+        from .rewrite.llm import LLMRewriter
+
+        candidate, why = rewriter_from_env()
+        if isinstance(candidate, LLMRewriter):
+            llm = candidate
+        print(f"llm system: {why}", file=sys.stderr)
+    runs = ev.run_systems(
+        retriever, ds, systems, k=args.k, rewrites=rewrites, llm=llm,
+        record_to=args.rewrites if args.record_rewrites else None,
+        progress=not args.no_progress,
+    )
+    reports = ev.report(runs, ds)
+    title = f"{ds.name} ({args.split}): {len(ds.queries)} queries, {len(ds.documents)} documents"
+    if args.markdown:
+        Path(args.markdown).write_text(ev.to_markdown(reports, title), encoding="utf-8")
+    if args.run:
+        ev.write_trec_run(runs, args.run)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in reports], indent=2, default=str))
+        return 0
+    _print_reports(reports, title)
+    return 0
+
+
+def _print_reports(reports: Sequence[Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .eval import METRIC_NAMES
+
+    console = Console(width=160)
+    table = Table(title=title)
+    table.add_column("system")
+    for m in (*METRIC_NAMES, "p50 ms", "p99 ms", "LLM calls/q"):
+        table.add_column(m, justify="right")
+    for r in reports:
+        if not r.metrics:
+            table.add_row(r.name, r.note)
+            continue
+        table.add_row(r.name, *[_fmt(r.metrics[m]) for m in METRIC_NAMES],
+                      f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}", f"{r.llm_calls_per_query:.2f}")
+    console.print(table)
+    cats = sorted({c for r in reports for c in r.by_category})
+    if cats:
+        ct = Table(title="violation / nDCG@10 by query category")
+        ct.add_column("system")
+        for c in cats:
+            ct.add_column(c, justify="right")
+        for r in reports:
+            if r.by_category:
+                ct.add_row(r.name, *[
+                    f"{_fmt(r.by_category[c]['violation'])} / {_fmt(r.by_category[c]['nDCG@10'])}"
+                    for c in cats])
+        console.print(ct)
+
+
+def _fmt(v: float) -> str:
+    return "—" if v != v else f"{v:.3f}"
 
 
 def _llm(args: argparse.Namespace) -> int:

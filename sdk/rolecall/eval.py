@@ -23,10 +23,20 @@ from .documents import Document, read_corpus
 from .errors import CorpusError
 
 __all__ = [
+    "ABLATIONS",
+    "SYSTEMS",
     "BeirDataset",
+    "SystemReport",
+    "SystemRun",
     "EvalQuery",
     "QueryScores",
     "load_beir",
+    "load_rewrites",
+    "record_rewrite",
+    "report",
+    "run_systems",
+    "to_markdown",
+    "write_trec_run",
     "mrr_at_k",
     "ndcg_at_k",
     "recall_at_k",
@@ -173,3 +183,205 @@ def summarize(scores: Sequence[QueryScores]) -> dict[str, float]:
 
 
 System = Callable[[EvalQuery], list[str]]
+
+
+# -- systems side by side ------------------------------------------------------------------------
+
+#: name -> what it is; every system runs over the same index in the same process.
+SYSTEMS: dict[str, str] = {
+    "bm25": "BM25 on the raw query (lexical leg only)",
+    "dense": "MiniLM cosine on the raw query (dense leg only)",
+    "hybrid": "BM25 + dense, weighted RRF, raw query",
+    "rules": "rolecall with the rule rewriter (soft exclusions)",
+    "rules-hard": "rolecall, rule rewriter, hard exclusions",
+    "llm": "rolecall with the LLM rewriter (rewrites from --rewrites, else the model)",
+}
+#: ablations: which part removes the association errors.
+ABLATIONS: dict[str, str] = {
+    "rules-no-penalty": "rules rewrite, but no exclusion penalty (query cleaning only)",
+    "rules-lexical-excl": "rules rewrite, exclusions only as lexical must-not (no penalty)",
+    "rules-no-graph": "rules rewrite, knowledge-graph constraints soft-penalised, not filtered",
+}
+
+
+@dataclass
+class SystemRun:
+    """One system's rankings over a data set."""
+
+    name: str
+    rankings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    latency_ms: list[float] = field(default_factory=list)
+    llm_calls: int = 0
+    degraded: int = 0
+    note: str = ""
+
+
+def load_rewrites(path: str | Path) -> dict[str, Any]:
+    """Query id -> RoleQuery, from a JSONL file written by `record_rewrite`."""
+    from .query import RoleQuery
+
+    out: dict[str, Any] = {}
+    p = Path(path)
+    if not p.exists():
+        return out
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                out[str(rec["query_id"])] = RoleQuery.model_validate(rec["rolequery"])
+            except (json.JSONDecodeError, KeyError, ValueError) as exc:
+                raise CorpusError(f"bad rewrite record ({exc})", path=p, line=lineno) from None
+    return out
+
+
+def record_rewrite(path: str | Path, query_id: str, model: str, rq: Any) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"query_id": query_id, "model": model,
+                             "rolequery": rq.model_dump(mode="json")}, ensure_ascii=False) + "\n")
+
+
+def run_systems(
+    retriever: Any,
+    dataset: BeirDataset,
+    systems: Sequence[str],
+    *,
+    k: int = 100,
+    rewrites: dict[str, Any] | None = None,
+    llm: Any = None,
+    record_to: str | Path | None = None,
+    progress: bool = True,
+) -> list[SystemRun]:
+    """Run every named system over every query; see SYSTEMS and ABLATIONS."""
+    import time
+
+    from .progress import progress_bar
+    from .query import RoleQuery
+
+    rewrites = dict(rewrites or {})
+    runs: list[SystemRun] = []
+    for name in systems:
+        if name not in SYSTEMS and name not in ABLATIONS:
+            raise ValueError(f"unknown system {name!r}; choose from {sorted(SYSTEMS | ABLATIONS)}")
+        run = SystemRun(name)
+        if name == "llm" and llm is None and not all(q.id in rewrites for q in dataset.queries):
+            missing = sum(q.id not in rewrites for q in dataset.queries)
+            run.note = (f"skipped: {missing} queries have no recorded rewrite and no model is "
+                        "configured (set ROLECALL_MODEL or start `make llm`)")
+            runs.append(run)
+            continue
+        with progress_bar(name, total=len(dataset.queries), enabled=progress) as advance:
+            for q in dataset.queries:
+                t = time.perf_counter()
+                plain = RoleQuery.plain(q.text)
+                if name == "bm25":
+                    res = retriever.search(plain, k=k, legs=("lexical",))
+                elif name == "dense":
+                    res = retriever.search(plain, k=k, legs=("dense",))
+                elif name == "hybrid":
+                    res = retriever.search(plain, k=k)
+                elif name == "llm":
+                    rq = rewrites.get(q.id)
+                    if rq is None:
+                        calls = llm.calls
+                        rq = llm.rewrite(q.text, catalog=retriever.catalog)
+                        run.llm_calls += llm.calls - calls
+                        if record_to is not None and not rq.provenance.degraded:
+                            record_rewrite(record_to, q.id, llm.model, rq)
+                    res = retriever.search(rq, k=k)
+                else:
+                    rq = retriever.rewrite(q.text)
+                    per_system: dict[str, dict[str, Any]] = {
+                        "rules": {},
+                        "rules-hard": {"exclusion_mode": "hard"},
+                        "rules-no-penalty": {"exclusion_penalty": 0.0},
+                        "rules-lexical-excl": {"exclusion_mode": "hard",
+                                               "exclusion_threshold": 1.0},
+                        "rules-no-graph": {"constraint_mode": "soft"},
+                    }
+                    res = retriever.search(rq, k=k, **per_system[name])
+                run.latency_ms.append((time.perf_counter() - t) * 1000)
+                run.degraded += bool(res.degraded)
+                run.rankings[q.id] = [(h.id, h.score) for h in res.hits]
+                advance(1)
+        runs.append(run)
+    return runs
+
+
+@dataclass
+class SystemReport:
+    name: str
+    metrics: dict[str, float]
+    by_category: dict[str, dict[str, float]]
+    p50_ms: float
+    p99_ms: float
+    llm_calls_per_query: float
+    note: str = ""
+
+
+def report(runs: Sequence[SystemRun], dataset: BeirDataset) -> list[SystemReport]:
+    import statistics
+
+    out = []
+    for run in runs:
+        if not run.rankings:
+            out.append(SystemReport(run.name, {}, {}, float("nan"), float("nan"), 0.0, run.note))
+            continue
+        scores = {q.id: score_ranking([d for d, _ in run.rankings[q.id]], q)
+                  for q in dataset.queries}
+        cats: dict[str, list[QueryScores]] = {}
+        for q in dataset.queries:
+            if q.category:
+                cats.setdefault(q.category, []).append(scores[q.id])
+        lat = sorted(run.latency_ms)
+        out.append(SystemReport(
+            name=run.name,
+            metrics=summarize(list(scores.values())),
+            by_category={c: summarize(v) for c, v in sorted(cats.items())},
+            p50_ms=statistics.median(lat),
+            p99_ms=lat[min(len(lat) - 1, int(0.99 * (len(lat) - 1)))],
+            llm_calls_per_query=run.llm_calls / max(1, len(dataset.queries)),
+            note=run.note,
+        ))
+    return out
+
+
+METRIC_NAMES = ("nDCG@10", "R@10", "R@100", "MRR@10", "violation", "assoc@10")
+
+
+def to_markdown(reports: Sequence[SystemReport], title: str) -> str:
+    head = "| system | " + " | ".join(METRIC_NAMES) + " | p50 ms | p99 ms | LLM calls/q |"
+    lines = [f"### {title}", "", head, "|" + "---|" * (len(METRIC_NAMES) + 4)]
+    for r in reports:
+        if not r.metrics:
+            lines.append(f"| {r.name} | {r.note} |")
+            continue
+        cells = [_fmt(r.metrics[m]) for m in METRIC_NAMES]
+        lines.append(f"| {r.name} | " + " | ".join(cells)
+                     + f" | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.llm_calls_per_query:.2f} |")
+    cats = sorted({c for r in reports for c in r.by_category})
+    if cats:
+        lines += ["", "violation / nDCG@10 by category:", "",
+                  "| system | " + " | ".join(cats) + " |", "|" + "---|" * (len(cats) + 1)]
+        for r in reports:
+            if r.by_category:
+                lines.append(f"| {r.name} | " + " | ".join(
+                    f"{_fmt(r.by_category[c]['violation'])} / {_fmt(r.by_category[c]['nDCG@10'])}"
+                    for c in cats) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v: float) -> str:
+    return "—" if v != v else f"{v:.3f}"  # NaN: the metric does not apply
+
+
+def write_trec_run(runs: Sequence[SystemRun], path: str | Path) -> None:
+    """Every system's ranking in TREC run format: `qid Q0 docid rank score system`."""
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for run in runs:
+            for qid, ranking in run.rankings.items():
+                for rank, (doc, score) in enumerate(ranking, start=1):
+                    fh.write(f"{qid} Q0 {doc} {rank} {score:.6f} {run.name}\n")
