@@ -3,7 +3,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from rolecall.cli import main
 from rolecall.eval import (
     EvalQuery,

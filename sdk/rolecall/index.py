@@ -33,10 +33,11 @@ import numpy as np
 from .documents import Document, coerce_documents
 from .embedding import Embedder, default_embedder
 from .errors import IndexCorruptError, IndexNotFoundError, IndexVersionError, InvalidQueryError
-from .graph import DocLinks, KnowledgeGraph, invert_links
+from .graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
 from .legs.dense import DEFAULT_ANN_THRESHOLD, DenseIndex
 from .legs.lexical import LexicalIndex
 from .progress import progress_bar
+from .query import RelationConstraint
 
 __all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest"]
 
@@ -146,6 +147,8 @@ class Index:
         self.links = _read_links(directory / "links.jsonl", m.count)
         self.entity_docs = invert_links(self.links)
         self._metadata: list[dict[str, Any]] | None = None
+        self._fields: set[str] | None = None
+        self._verdicts: dict[Any, Any] = {}
         self._docs_path = directory / "docs.jsonl"
         if self._docs_path.stat().st_size != int(self._offsets[-1]):
             raise IndexCorruptError(
@@ -219,7 +222,27 @@ class Index:
         return self._metadata
 
     def metadata_fields(self) -> set[str]:
-        return {k for md in self.metadata() for k in md}
+        """Metadata keys in use (`entities` excluded: it is the graph's), from fields.json."""
+        if self._fields is None:
+            self._fields = set(_read_json(self.directory / "fields.json"))
+        return self._fields
+
+    def graph_verdict(
+        self, target_type: str | None, relations: list[tuple[RelationConstraint, str]]
+    ) -> GraphVerdict:
+        """The graph's verdict for these constraints, memoised: a generation never changes,
+        and chat traffic repeats the same few constraint patterns."""
+        key = (target_type, tuple((rc.model_dump_json(), o) for rc, o in relations))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= 1024:
+                self._verdicts.pop(next(iter(self._verdicts)))
+            verdict = self.kg.evaluate(
+                self.links, target_type=target_type, relations=relations,
+                entity_docs=self.entity_docs,
+            )
+            self._verdicts[key] = verdict
+        return verdict
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -392,6 +415,9 @@ def _write_generation(
         os.fsync(fh.fileno())
     np.save(out / "offsets.npy", np.asarray(offsets, dtype=np.int64))
     (out / "ids.json").write_text(json.dumps(ids), "utf-8")
+    fields = set(previous.metadata_fields()) if previous is not None else set()
+    fields |= {k for d in new_docs for k in d.metadata} - {"entities"}
+    (out / "fields.json").write_text(json.dumps(sorted(fields)), "utf-8")
 
     # Lexical: hard-link the previous segments (tantivy never rewrites a segment file and
     # replaces meta.json by rename), then add the new documents.

@@ -63,6 +63,8 @@ class Retriever:
         base.validate()
         self.settings = base.override(**overrides) if overrides else base
         self.evidence = evidence or EvidenceWeights()
+        self._catalog: Catalog | None = None
+        self._catalog_index: Index | None = None
 
     # -- constructors ----------------------------------------------------------------------------
 
@@ -94,7 +96,12 @@ class Retriever:
 
     @property
     def catalog(self) -> Catalog:
-        return Catalog(kg=self.index.kg, metadata_fields=sorted(self.index.metadata_fields()))
+        if self._catalog is None or self._catalog_index is not self.index:
+            self._catalog = Catalog(
+                kg=self.index.kg, metadata_fields=sorted(self.index.metadata_fields())
+            )
+            self._catalog_index = self.index
+        return self._catalog
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -161,12 +168,7 @@ class Retriever:
 
         # Symbolic filters: graph verdict and metadata filters.
         t = time.perf_counter()
-        verdict = index.kg.evaluate(
-            index.links,
-            target_type=grounding.target_type,
-            relations=grounding.relations,
-            entity_docs=index.entity_docs,
-        )
+        verdict = index.graph_verdict(grounding.target_type, grounding.relations)
         allowed = verdict.allowed
         blocked = dict(verdict.blocked)
         if grounding.filters:
