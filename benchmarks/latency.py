@@ -116,7 +116,7 @@ def main() -> int:
         "rolecall (rules)": lambda q: r.search(q),
     }
     table = Table(title=f"search latency, {len(index)} documents, {len(queries)} queries (ms)")
-    stages = ["rewrite", "ground", "graph", "lexical", "embed", "dense", "fuse"]
+    stages = ["rewrite", "ground", "graph", "lexical", "embed", "dense", "fuse", "explain"]
     table.add_column("system")
     table.add_column("total p50", justify="right")
     table.add_column("total p99", justify="right")

@@ -66,8 +66,12 @@ def weighted_rrf(
             share = w / (rrf_k + rank)
             entry = out.setdefault(key, Fused(key=key, fused=0.0))
             entry.fused += share / best if best > 0 else 0.0
+            # model_construct: these values are ours and typed; validating ~200 per query
+            # was a tenth of the retrieval overhead at 100k documents.
             entry.legs.append(
-                LegScore(leg=leg, rank=rank, score=raw, weight=w, contribution=share)
+                LegScore.model_construct(
+                    leg=leg, rank=rank, score=float(raw), weight=float(w), contribution=share
+                )
             )
     return sorted(out.values(), key=lambda f: (-f.fused, f.key))
 

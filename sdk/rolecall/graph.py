@@ -132,6 +132,8 @@ class KnowledgeGraph:
         self._taxonomy: nx.DiGraph = nx.DiGraph()  # child -> parent
         self.min_mentions = min_mentions
         self._matcher: _Matcher | None = None
+        self._names: dict[str, list[str]] = {}  # cached types() / relation_names()
+        self._closure: dict[tuple[str, str], frozenset[str]] = {}  # cached is-a closures
 
     # -- construction -------------------------------------------------------------------------
 
@@ -144,6 +146,8 @@ class KnowledgeGraph:
         for parent in ent.is_a:
             self._taxonomy.add_edge(ent.id, parent)
         self._matcher = None
+        self._names.clear()
+        self._closure.clear()
         return ent
 
     def add_relation(self, relation: Relation | dict[str, Any], *, create: bool = False) -> None:
@@ -157,6 +161,7 @@ class KnowledgeGraph:
                 self.add_entity(Entity(id=end, name=end))
         self.relations.append(rel)
         self._edges.add_edge(rel.subject, rel.object, key=rel.relation, source=rel.source)
+        self._names.clear()
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], *, min_mentions: int = 2) -> KnowledgeGraph:
@@ -220,15 +225,21 @@ class KnowledgeGraph:
 
     def ancestors(self, entity_id: str) -> set[str]:
         """Is-a ancestors (not including the entity itself)."""
-        if entity_id not in self._taxonomy:
-            return set()
-        return set(nx.descendants(self._taxonomy, entity_id))
+        key = ("up", entity_id)
+        if key not in self._closure:
+            self._closure[key] = frozenset(
+                nx.descendants(self._taxonomy, entity_id) if entity_id in self._taxonomy else ()
+            )
+        return set(self._closure[key])
 
     def descendants(self, entity_id: str) -> set[str]:
         """Entities that are (transitively) a kind of `entity_id`."""
-        if entity_id not in self._taxonomy:
-            return set()
-        return set(nx.ancestors(self._taxonomy, entity_id))
+        key = ("down", entity_id)
+        if key not in self._closure:
+            self._closure[key] = frozenset(
+                nx.ancestors(self._taxonomy, entity_id) if entity_id in self._taxonomy else ()
+            )
+        return set(self._closure[key])
 
     def has_type(self, entity_id: str, type_name: str) -> bool:
         ent = self.entities.get(entity_id)
@@ -243,13 +254,20 @@ class KnowledgeGraph:
 
     def types(self) -> list[str]:
         """Type names in use (entity `type` values), most frequent first."""
-        # "type" is the meta-type of entities that name a type; it is not itself wanted.
-        counts = Counter(e.type for e in self.entities.values() if e.type and e.type != "type")
-        return [t for t, _ in counts.most_common()]
+        if "types" not in self._names:
+            # "type" is the meta-type of entities that name a type; it is not itself wanted.
+            counts = Counter(
+                e.type for e in self.entities.values() if e.type and e.type != "type"
+            )
+            self._names["types"] = [t for t, _ in counts.most_common()]
+        return list(self._names["types"])
 
     def relation_names(self) -> list[str]:
-        counts = Counter(r.relation for r in self.relations)
-        return [r for r, _ in counts.most_common()]
+        """Relation names in use, most frequent first."""
+        if "relations" not in self._names:
+            counts = Counter(r.relation for r in self.relations)
+            self._names["relations"] = [r for r, _ in counts.most_common()]
+        return list(self._names["relations"])
 
     # -- alias matching --------------------------------------------------------------------------
 

@@ -257,6 +257,7 @@ class Retriever:
         timings["fuse"] = _ms(t)
 
         # Explanations.
+        t = time.perf_counter()
         hits: list[Hit] = []
         for f in fused:
             if f.suppressed or f.score < settings.min_score:
@@ -289,6 +290,7 @@ class Retriever:
                     ),
                 )
             )
+        timings["explain"] = _ms(t)
         timings["total"] = round(sum(timings.values()), 3)
         plan = Plan(
             query=rq,
