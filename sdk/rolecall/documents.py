@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import CorpusError
+from .jsonl import read_jsonl
 
 __all__ = ["Document", "read_corpus"]
 
@@ -71,19 +71,12 @@ def read_corpus(path: str | Path) -> Iterator[Document]:
     if not p.exists():
         raise CorpusError("no such corpus file; pass a JSONL file or a BEIR folder", path=p)
     seen: set[str] = set()
-    with p.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"not valid JSON ({exc.msg})", path=p, line=lineno) from None
-            doc = _record_to_document(record, p, lineno)
-            if doc.id in seen:
-                raise CorpusError(f"duplicate document id {doc.id!r}", path=p, line=lineno)
-            seen.add(doc.id)
-            yield doc
+    for lineno, record in read_jsonl(p, CorpusError):
+        doc = _record_to_document(record, p, lineno)
+        if doc.id in seen:
+            raise CorpusError(f"duplicate document id {doc.id!r}", path=p, line=lineno)
+        seen.add(doc.id)
+        yield doc
 
 
 def coerce_documents(docs: Iterable[Document | dict[str, Any]]) -> list[Document]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from .documents import Document, read_corpus
 from .errors import CorpusError
+from .jsonl import read_jsonl
 
 __all__ = [
     "ABLATIONS",
@@ -87,26 +88,21 @@ def load_beir(path: str | Path, *, split: str = "test") -> BeirDataset:
                                   line=lineno) from None
     queries: list[EvalQuery] = []
     qpath = root / "queries.jsonl"
-    with qpath.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"not valid JSON ({exc.msg})", path=qpath, line=lineno) from None
-            qid = str(rec.get("_id"))
-            if qid not in qrels:
-                continue
-            md: dict[str, Any] = rec.get("metadata") or {}
-            violating = {str(d) for d in md.get("violating", [])}
-            violating |= {d for d, g in qrels[qid].items() if g <= 0}
-            queries.append(
-                EvalQuery(
-                    id=qid, text=str(rec.get("text", "")), qrels=qrels[qid],
-                    violating=violating, category=md.get("category"),
-                )
+    for lineno, rec in read_jsonl(qpath, CorpusError):
+        if not isinstance(rec, dict):
+            raise CorpusError("expected a JSON object", path=qpath, line=lineno)
+        qid = str(rec.get("_id"))
+        if qid not in qrels:
+            continue
+        md: dict[str, Any] = rec.get("metadata") or {}
+        violating = {str(d) for d in md.get("violating", [])}
+        violating |= {d for d, g in qrels[qid].items() if g <= 0}
+        queries.append(
+            EvalQuery(
+                id=qid, text=str(rec.get("text", "")), qrels=qrels[qid],
+                violating=violating, category=md.get("category"),
             )
+        )
     return BeirDataset(name=root.name, documents=list(read_corpus(root / "corpus.jsonl")),
                        queries=queries)
 
@@ -224,15 +220,11 @@ def load_rewrites(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         return out
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                out[str(rec["query_id"])] = RoleQuery.model_validate(rec["rolequery"])
-            except (json.JSONDecodeError, KeyError, ValueError) as exc:
-                raise CorpusError(f"bad rewrite record ({exc})", path=p, line=lineno) from None
+    for lineno, rec in read_jsonl(p, CorpusError):
+        try:
+            out[str(rec["query_id"])] = RoleQuery.model_validate(rec["rolequery"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorpusError(f"bad rewrite record ({exc})", path=p, line=lineno) from None
     return out
 
 

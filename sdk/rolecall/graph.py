@@ -22,7 +22,6 @@ Semantics, chosen so that a role is never confused with an association:
 from __future__ import annotations
 
 import csv
-import json
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -36,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import KnowledgeGraphError
 from .explain import ConstraintCheck
+from .jsonl import read_jsonl
 from .query import Direction, Polarity, RelationConstraint
 
 __all__ = ["DocLinks", "Entity", "GraphVerdict", "KnowledgeGraph", "Relation", "normalize"]
@@ -501,56 +501,61 @@ def invert_links(links: list[DocLinks]) -> dict[str, list[int]]:
 def _read_kg_file(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """Yield (line number, 'entity' | 'relation' | 'triple', payload) from one KG file."""
     suffix = path.suffix.lower()
-    with path.open("r", encoding="utf-8", newline="") as fh:
-        if suffix in (".jsonl", ".json"):
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    rec = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise KnowledgeGraphError(
-                        f"not valid JSON ({exc.msg})", path=path, line=lineno
-                    ) from None
-                if not isinstance(rec, dict):
-                    raise KnowledgeGraphError("expected a JSON object", path=path, line=lineno)
-                kind = rec.pop("kind", None) or ("relation" if "relation" in rec else "entity")
-                if kind not in ("entity", "relation"):
-                    raise KnowledgeGraphError(
-                        f"unknown kind {kind!r}; use 'entity' or 'relation'", path=path, line=lineno
-                    )
-                yield lineno, kind, rec
-        elif suffix == ".csv":
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or "id" not in reader.fieldnames:
-                raise KnowledgeGraphError(
-                    "entity CSV needs a header with at least 'id' (id,name,type,aliases,is_a)",
-                    path=path,
-                    line=1,
-                )
-            for lineno, row in enumerate(reader, start=2):
-                payload: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
-                for list_field in ("aliases", "is_a"):
-                    payload[list_field] = [
-                        s.strip() for s in payload.get(list_field, "").split("|") if s.strip()
-                    ]
-                payload["type"] = payload.get("type") or None
-                yield lineno, "entity", payload
-        elif suffix == ".tsv":
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip() or raw.startswith("#"):
-                    continue
-                cols = [c.strip() for c in raw.rstrip("\n").split("\t")]
-                header = [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]
-                if lineno == 1 and header:
-                    continue
-                if len(cols) < 3 or not all(cols[:3]):
-                    raise KnowledgeGraphError(
-                        "expected 'subject<TAB>relation<TAB>object'", path=path, line=lineno
-                    )
-                yield lineno, "triple", {"subject": cols[0], "relation": cols[1], "object": cols[2]}
-        else:
+    if suffix in (".jsonl", ".json"):
+        yield from _read_kg_jsonl(path)
+    elif suffix == ".csv":
+        yield from _read_kg_csv(path)
+    elif suffix == ".tsv":
+        yield from _read_kg_tsv(path)
+    else:
+        raise KnowledgeGraphError(
+            "unknown knowledge-graph format; use .jsonl, .csv (entities) or .tsv (triples)",
+            path=path,
+        )
+
+
+def _read_kg_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    for lineno, rec in read_jsonl(path, KnowledgeGraphError):
+        if not isinstance(rec, dict):
+            raise KnowledgeGraphError("expected a JSON object", path=path, line=lineno)
+        kind = rec.pop("kind", None) or ("relation" if "relation" in rec else "entity")
+        if kind not in ("entity", "relation"):
             raise KnowledgeGraphError(
-                "unknown knowledge-graph format; use .jsonl, .csv (entities) or .tsv (triples)",
-                path=path,
+                f"unknown kind {kind!r}; use 'entity' or 'relation'", path=path, line=lineno
             )
+        yield lineno, kind, rec
+
+
+def _read_kg_csv(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    with path.open("r", encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "id" not in reader.fieldnames:
+            raise KnowledgeGraphError(
+                "entity CSV needs a header with at least 'id' (id,name,type,aliases,is_a)",
+                path=path,
+                line=1,
+            )
+        for lineno, row in enumerate(reader, start=2):
+            payload: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
+            for list_field in ("aliases", "is_a"):
+                payload[list_field] = [
+                    s.strip() for s in payload.get(list_field, "").split("|") if s.strip()
+                ]
+            payload["type"] = payload.get("type") or None
+            yield lineno, "entity", payload
+
+
+def _read_kg_tsv(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    with path.open("r", encoding="utf-8", newline="") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip() or raw.startswith("#"):
+                continue
+            cols = [c.strip() for c in raw.rstrip("\n").split("\t")]
+            header = [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]
+            if lineno == 1 and header:
+                continue
+            if len(cols) < 3 or not all(cols[:3]):
+                raise KnowledgeGraphError(
+                    "expected 'subject<TAB>relation<TAB>object'", path=path, line=lineno
+                )
+            yield lineno, "triple", {"subject": cols[0], "relation": cols[1], "object": cols[2]}
