@@ -33,11 +33,12 @@ import numpy as np
 from .documents import Document, coerce_documents
 from .embedding import Embedder, default_embedder
 from .errors import IndexCorruptError, IndexNotFoundError, IndexVersionError, InvalidQueryError
+from .filters import matches_all
 from .graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
 from .legs.dense import DEFAULT_ANN_THRESHOLD, DenseIndex
 from .legs.lexical import LexicalIndex
 from .progress import progress_bar
-from .query import RelationConstraint
+from .query import AttributeFilter, RelationConstraint
 
 __all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest"]
 
@@ -149,6 +150,7 @@ class Index:
         self._metadata: list[dict[str, Any]] | None = None
         self._fields: set[str] | None = None
         self._verdicts: dict[Any, Any] = {}
+        self._passing: dict[tuple[str, ...], frozenset[int]] = {}
         self._docs_path = directory / "docs.jsonl"
         if self._docs_path.stat().st_size != int(self._offsets[-1]):
             raise IndexCorruptError(
@@ -243,6 +245,17 @@ class Index:
             )
             self._verdicts[key] = verdict
         return verdict
+
+    def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
+        """Ordinals whose metadata satisfies every filter, memoised per generation."""
+        key = tuple(f.model_dump_json() for f in filters)
+        hit = self._passing.get(key)
+        if hit is None:
+            if len(self._passing) >= 256:
+                self._passing.pop(next(iter(self._passing)))
+            hit = frozenset(i for i, m in enumerate(self.metadata()) if matches_all(m, filters))
+            self._passing[key] = hit
+        return set(hit)
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -171,16 +171,13 @@ class Retriever:
         verdict = index.graph_verdict(grounding.target_type, grounding.relations)
         allowed = verdict.allowed
         blocked = dict(verdict.blocked)
-        if grounding.filters:
-            md = index.metadata()
-            passing = {i for i, m in enumerate(md) if matches_all(m, grounding.filters)}
+        passing = index.passing(grounding.filters) if grounding.filters else None
+        if passing is not None:
             allowed = passing if allowed is None else allowed & passing
         timings["graph"] = _ms(t)
         hard = settings.constraint_mode == "hard"
-        leg_allowed = allowed if hard else (
-            {i for i, m in enumerate(index.metadata()) if matches_all(m, grounding.filters)}
-            if grounding.filters else None
-        )
+        # Soft role constraints still honour attribute filters: those are never soft.
+        leg_allowed = allowed if hard else passing
         leg_blocked = set(blocked) if hard else set()
 
         # Legs.
