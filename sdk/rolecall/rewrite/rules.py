@@ -80,7 +80,6 @@ _EXCLUSION_CUES = [
 ]
 _CUE_RE = re.compile(r"(?<![\w'])(" + "|".join(_EXCLUSION_CUES) + r")(?![\w'])", re.IGNORECASE)
 _NON_RE = re.compile(r"(?<![\w'])non[-\s]?(?=[a-z])", re.IGNORECASE)
-_NON_WORD_RE = re.compile(r"(?<![\w'])non[-\s]+([A-Za-z][\w]{3,})", re.IGNORECASE)
 _BOUNDARY_RE = re.compile(
     r"[,.;:?!()\[\]]|\s(?:and|or|but)\s+(?:how|what|why|who|which|when|where|does|do|did|"
     r"is|are|was|were|its|his|her|their|also)\b|\s(?:in\s+terms\s+of|that|which|when)\s",
@@ -182,17 +181,12 @@ class RuleRewriter:
                 )
                 used_objects.add(pos)
 
-        # "a non Islamic summary": a bare "non X" that no relation explains excludes X.
-        for m in _NON_WORD_RE.finditer(text):
-            if any(ms == m.start(1) for ms, _ in used_objects):
-                continue
-            exclusions.append(Exclusion(text=m.group(1), entity=_looks_like_name(m.group(1))))
-            spans.append(_Span(m.start(), m.end(), "non", m.group(1), ""))
-        spans.sort(key=lambda sp: sp.start)
-
         target = self._target_type(kg, mentions, used_objects, consumed)
         description = _strip_spans(text, spans)
-        keywords = _keywords(description)
+        # Nothing understood: leave the query exactly as typed, so that rewriting can never
+        # make a plain query worse than plain search.
+        structured = bool(spans or relations or target)
+        keywords = _keywords(description) if structured else []
         return RoleQuery(
             text=text,
             target_type=target,
