@@ -80,6 +80,7 @@ _EXCLUSION_CUES = [
 ]
 _CUE_RE = re.compile(r"(?<![\w'])(" + "|".join(_EXCLUSION_CUES) + r")(?![\w'])", re.IGNORECASE)
 _NON_RE = re.compile(r"(?<![\w'])non[-\s]?(?=[a-z])", re.IGNORECASE)
+_NON_NAME_RE = re.compile(r"(?<![\w'])[Nn]on[-\s]+([A-Z][\w]{3,})")
 _BOUNDARY_RE = re.compile(
     r"[,.;:?!()\[\]]|\s(?:and|or|but)\s+(?:how|what|why|who|which|when|where|does|do|did|"
     r"is|are|was|were|its|his|her|their|also)\b|\s(?:in\s+terms\s+of|that|which|when)\s",
@@ -180,6 +181,15 @@ class RuleRewriter:
                     RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT)
                 )
                 used_objects.add(pos)
+
+        # "a non Islamic summary": "non" before a *capitalised* word negates a named thing
+        # and is an exclusion; "non-toxic", "non-invasive" are adjectives and stay text.
+        for m in _NON_NAME_RE.finditer(text):
+            if any(ms == m.start(1) for ms, _ in used_objects):
+                continue
+            exclusions.append(Exclusion(text=m.group(1), entity=True))
+            spans.append(_Span(m.start(), m.end(), "non", m.group(1), ""))
+        spans.sort(key=lambda sp: sp.start)
 
         target = self._target_type(kg, mentions, used_objects, consumed)
         description = _strip_spans(text, spans)
