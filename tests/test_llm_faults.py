@@ -175,3 +175,25 @@ async def test_async_path_retries_and_falls_back(tiny: Retriever) -> None:
     r = Retriever(tiny.index, rewriter=make("http://127.0.0.1:9/v1", max_retries=0))
     res = await r.asearch("drugs that cause headaches")
     assert res.degraded and res.ids == ["b"]
+
+
+def test_model_excluding_the_topic_itself_is_corrected(tiny: Retriever) -> None:
+    reply = json.dumps({"exclusions": [{"text": "Bhagavad Gita"}, {"text": "Chapter 2"}],
+                        "keywords": ["Bhagavad Gita"]})
+    with FakeLLM(("reply", reply)) as llm:
+        rq = make(llm.api_base).rewrite("teachings of the Bhagavad Gita (excluding Chapter 2)",
+                                        catalog=tiny.catalog)
+    assert [e.text for e in rq.exclusions] == ["Chapter 2"]
+    assert any("part of the request" in n for n in rq.provenance.notes)
+
+
+def test_cache_stores_the_model_reading_and_merges_on_hits(tiny: Retriever, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    reply = json.dumps({"keywords": ["Aaron"]})  # the model missed the exclusion
+    cache = RewriteCache(tmp_path / "c.sqlite")
+    with FakeLLM(("reply", reply)) as llm:
+        first = make(llm.api_base, cache=cache).rewrite("Aaron, but don't mention Moses",
+                                                        catalog=tiny.catalog)
+        again = make(llm.api_base, cache=cache).rewrite("Aaron, but don't mention Moses",
+                                                        catalog=tiny.catalog)
+    assert len(llm.requests) == 1
+    assert [e.text for e in first.exclusions] == [e.text for e in again.exclusions] == ["Moses"]

@@ -186,7 +186,7 @@ class LLMRewriter:
             hit = self.cache.get(key)
             if hit is not None:
                 hit.provenance.notes.append("rewrite cache hit: no LLM call")
-                return hit
+                return self._merge(hit, text, history, catalog)
         return _Job(history, catalog, key, note, build_messages(text, history, catalog))
 
     def _params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -331,11 +331,16 @@ class LLMRewriter:
             description=description,
             provenance=Provenance(rewriter=self.name, unresolved=unresolved, notes=notes),
         )
-        if self.cues is not None:
-            rq = merge_explicit(rq, text, job.history, job.catalog, self.cues)
         if self.cache is not None:
-            self.cache.put(job.key, rq)
-        return rq
+            self.cache.put(job.key, rq)  # the model's reading; the merge is re-applied on hits
+        return self._merge(rq, text, job.history, job.catalog)
+
+    def _merge(
+        self, rq: RoleQuery, text: str, history: Sequence[Message], catalog: Catalog
+    ) -> RoleQuery:
+        if self.cues is None:
+            return rq
+        return merge_explicit(rq, text, history, catalog, self.cues)
 
     def _fall_back(self, text: str, job: _Job, failure: _Failure) -> RoleQuery:
         if self.strict:

@@ -8,6 +8,8 @@ explicit cue says.  So the merge is:
 * exclusions the cues found and the model missed are added;
 * where a cue fixed the role of an object ("for nausea", "doesn't cause drowsiness"), the
   cue's relation replaces the model's relations on that same object;
+* where cues found the exclusions, a model exclusion that lies in the wanted part of the
+  query is dropped (the model excluding the topic itself);
 * in a follow-up, the explicit constraints of the previous user turn carry over unless the
   follow-up constrains the same object itself.
 
@@ -77,6 +79,20 @@ def merge_explicit(
             known.add(key)
             notes.append(f"{origin}: added exclusion '{ex.text}'")
 
+    if explicit.exclusions:
+        # The cues located the exclusions; a model exclusion that is part of what the user
+        # *wants* (e.g. "Bhagavad Gita" in "the Bhagavad Gita (excluding Chapter 2)") is a
+        # misreading, not an extra exclusion.
+        wanted = normalize(explicit.description or explicit.text)
+        cue_texts = [normalize(e.text) for e in explicit.exclusions]
+        kept = []
+        for ex in exclusions:
+            key = normalize(ex.text)
+            if key in wanted and not any(key in c or c in key for c in cue_texts):
+                notes.append(f"explicit cue: '{ex.text}' is part of the request, not excluded")
+                continue
+            kept.append(ex)
+        exclusions = kept
     apply(explicit, "explicit cue", override=True)
     previous = [m.content for m in history if m.role == "user"]
     if history and previous:
