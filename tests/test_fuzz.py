@@ -5,7 +5,6 @@ import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rolecall import InvalidQueryError, Retriever
 
 EXAMPLES = int(os.environ.get("ROLECALL_FUZZ_EXAMPLES", "150"))
