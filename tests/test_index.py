@@ -138,3 +138,29 @@ def test_ann_path_agrees_with_exact(tmp_path: Path) -> None:
     allowed = set(range(0, 300, 2))
     filtered = index.dense.search(q, 10, allowed=allowed | {1}, blocked={1})
     assert filtered and all(o in allowed for o, _ in filtered)
+
+
+def test_ann_filter_strategies_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Post-filtering a wide unfiltered HNSW search and hnswlib's callback filter return the
+    same allowed documents (both against exact search over the allowed set)."""
+    from rolecall.legs import dense as dense_mod
+
+    rng = np.random.default_rng(1)
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "lambda"]
+    docs = [Document(id=str(i), text=" ".join(rng.choice(words, 6))) for i in range(400)]
+    index = Index.build(tmp_path / "ann", docs, ann_threshold=100, progress=False)
+    q = index.embedder.encode(["omega sigma"])[0]
+    monkeypatch.setattr(dense_mod, "_ANN_EXACT_MAX", 0)  # force the HNSW paths
+    allowed = set(range(1, 400, 3))
+    blocked = {4, 7, 10}
+    exact = {
+        o for o, _ in index.dense.search(q, 10, allowed=allowed, blocked=blocked, exact=True)
+    }
+    post = index.dense.search(q, 10, allowed=allowed, blocked=blocked)
+    monkeypatch.setattr(dense_mod, "_POST_FILTER_SHARE", 1.01)
+    callback = index.dense.search(q, 10, allowed=allowed, blocked=blocked)
+    for got in (post, callback):
+        assert len(got) == 10 and all(o in allowed and o not in blocked for o, _ in got)
+        assert len({o for o, _ in got} & exact) >= 8
+    only_blocked = index.dense.search(q, 10, blocked=set(range(0, 400, 2)))
+    assert len(only_blocked) == 10 and all(o % 2 for o, _ in only_blocked)

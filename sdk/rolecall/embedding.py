@@ -103,9 +103,11 @@ _DIRECT_MAX = 8
 
 
 def _direct_path(model: Any, torch: Any) -> Any:
-    """For the plain Transformer → mean Pooling → Normalize stack: the same vectors (to 1e-7)
-    without sentence-transformers' per-call machinery, ~1.2 ms less per query on 2 threads.
-    Any other stack returns None and goes through `model.encode`."""
+    """For the plain Transformer → mean Pooling → Normalize stack: the same vectors (to 1e-6)
+    without sentence-transformers' per-call machinery.  A BERT encoder (MiniLM is one) runs
+    through `_bert_forward`, which skips transformers' per-module wrappers: measured 3.6 vs
+    5.0 ms for one query and 5.7 vs 7.5 ms for two on 2 threads.  Any other stack returns
+    None and goes through `model.encode`."""
     try:
         names = [type(m).__name__ for m in model]
         pooling = model[1]
@@ -124,19 +126,90 @@ def _direct_path(model: Any, torch: Any) -> Any:
         return None
     if names != ["Transformer", "Pooling", "Normalize"] or not mean:
         return None
+    F = torch.nn.functional
+
+    def generic(ids: Any, am: Any) -> Any:
+        return bert(input_ids=ids, attention_mask=am).last_hidden_state
+
+    forward = _bert_forward(bert, torch) or generic
 
     def encode(texts: list[str]) -> np.ndarray:
         with torch.inference_mode():
             batch = tokenizer(texts, padding=True, truncation=True, max_length=max_len,
                               return_tensors="pt")
-            hidden = bert(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            am = batch["attention_mask"]
+            hidden = forward(batch["input_ids"], am)
+            mask = am.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            vecs = torch.nn.functional.normalize(pooled, dim=-1)
+            vecs = F.normalize(pooled, dim=-1)
         out: np.ndarray = np.ascontiguousarray(vecs.numpy(), dtype=np.float32)
         return out
 
+    if forward is not generic:
+        # Trust the lean forward only if it reproduces the model on a probe batch.
+        with torch.inference_mode():
+            probe = tokenizer(["a probe sentence", "x"], padding=True, return_tensors="pt")
+            want = generic(probe["input_ids"], probe["attention_mask"])
+            got = forward(probe["input_ids"], probe["attention_mask"])
+            mask = probe["attention_mask"].unsqueeze(-1).bool()
+            if not torch.allclose(want.masked_fill(~mask, 0), got.masked_fill(~mask, 0),
+                                  atol=1e-4):
+                forward = generic
+    encode.lean = forward is not generic  # type: ignore[attr-defined]
     return encode
+
+
+def _bert_forward(bert: Any, torch: Any) -> Any:
+    """The BERT encoder as plain tensor ops over the loaded weights (eval mode, absolute
+    positions, GELU, token type 0), or None for any other architecture."""
+    cfg = bert.config
+    if (
+        getattr(cfg, "model_type", None) != "bert"
+        or getattr(cfg, "hidden_act", None) != "gelu"
+        or getattr(cfg, "position_embedding_type", "absolute") != "absolute"
+        or getattr(cfg, "is_decoder", False)
+    ):
+        return None
+    F = torch.nn.functional
+    try:
+        emb = bert.embeddings
+        word, pos = emb.word_embeddings, emb.position_embeddings.weight
+        type0 = emb.token_type_embeddings.weight[0]
+        eln = emb.LayerNorm
+        layers = [
+            (
+                lyr.attention.self.query, lyr.attention.self.key, lyr.attention.self.value,
+                lyr.attention.output.dense, lyr.attention.output.LayerNorm,
+                lyr.intermediate.dense, lyr.output.dense, lyr.output.LayerNorm,
+            )
+            for lyr in bert.encoder.layer
+        ]
+    except AttributeError:
+        return None
+    heads = int(cfg.num_attention_heads)
+
+    def forward(ids: Any, am: Any) -> Any:
+        n, length = ids.shape
+        x = word(ids) + pos[:length] + type0
+        d = x.shape[-1]
+        hd = d // heads
+        x = F.layer_norm(x, (d,), eln.weight, eln.bias, eln.eps)
+        bias = (1.0 - am[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        for q, k, v, ao, aln, inter, out, oln in layers:
+            qkv = [
+                F.linear(x, lin.weight, lin.bias).view(n, length, heads, hd).transpose(1, 2)
+                for lin in (q, k, v)
+            ]
+            ctx = F.scaled_dot_product_attention(*qkv, attn_mask=bias)
+            ctx = ctx.transpose(1, 2).reshape(n, length, d)
+            x = F.layer_norm(F.linear(ctx, ao.weight, ao.bias) + x, (d,), aln.weight, aln.bias,
+                             aln.eps)
+            h = F.gelu(F.linear(x, inter.weight, inter.bias))
+            x = F.layer_norm(F.linear(h, out.weight, out.bias) + x, (d,), oln.weight, oln.bias,
+                             oln.eps)
+        return x
+
+    return forward
 
 
 def _env_threads() -> int | None:

