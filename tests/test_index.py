@@ -164,3 +164,21 @@ def test_ann_filter_strategies_agree(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert len({o for o, _ in got} & exact) >= 8
     only_blocked = index.dense.search(q, 10, blocked=set(range(0, 400, 2)))
     assert len(only_blocked) == 10 and all(o % 2 for o, _ in only_blocked)
+
+
+def test_dense_products_leave_the_host_blas_settings_alone(tiny: Retriever) -> None:
+    """Queries run their products on one BLAS thread, concurrently too, and the process's
+    own limit is what it was afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    index = tiny.index
+    before = blas_threads()
+    q = index.embedder.encode(["a drug"])[0]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: index.dense.search(q, 3, exact=True), range(200)))
+    assert blas_threads() == before

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IndexCorruptError, MissingDependencyError
+from ._blas import single_threaded_blas
 
 __all__ = ["DEFAULT_ANN_THRESHOLD", "DenseIndex"]
 
@@ -104,6 +105,18 @@ class DenseIndex:
         exact: bool | None = None,
     ) -> list[tuple[int, float]]:
         """Top-k (ordinal, cosine) for a normalised query vector, honouring the filters."""
+        with single_threaded_blas():
+            return self._search(query, k, allowed=allowed, blocked=blocked, exact=exact)
+
+    def _search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        allowed: set[int] | None,
+        blocked: Iterable[int],
+        exact: bool | None,
+    ) -> list[tuple[int, float]]:
         n = len(self)
         if k <= 0 or n == 0 or (allowed is not None and not allowed):
             return []
@@ -167,7 +180,8 @@ class DenseIndex:
         idx = np.fromiter(ords, dtype=np.int64)
         if idx.size == 0:
             return {}
-        scores = self.vectors[idx] @ query
+        with single_threaded_blas():
+            scores = self.vectors[idx] @ query
         return {int(o): float(s) for o, s in zip(idx, scores, strict=True)}
 
 
