@@ -6,12 +6,8 @@ OpenAI-compatible server such as the local llama.cpp one).
 
 What it guarantees to the host application:
 
-* **Structured output** against the LLM-facing part of `RoleQuery`: native JSON-schema
-  output where the provider has it, JSON mode with the schema where the server enforces it
-  (llama.cpp's `{"type": "json_object", "schema": ...}`), and tolerant extraction of fenced
-  JSON as the last resort.
-* **Retries** of transient failures (timeouts, 429, 5xx, connection errors) with exponential
-  backoff that honours `Retry-After`, bounded in attempts *and* total time.
+* **Structured output** against the LLM-facing part of `RoleQuery` and **retries** of
+  transient failures, bounded in attempts and time: both from `rolecall.llm_client`.
 * **One repair round-trip** carrying the validation error when a reply does not validate;
   then the fallback rewriter (rules) takes over and the RoleQuery says why in
   `provenance.degraded`.  Nothing raises into the host unless `strict=True`.
@@ -30,24 +26,15 @@ What it guarantees to the host application:
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential,
-)
 
-from ..errors import InvalidQueryError, LLMError
+from ..errors import LLMError
+from ..llm_client import LLMCallError, LLMClient, Structured
 from ..query import Provenance, RoleQuery
 from .base import Catalog, Message, Rewriter
 from .cache import RewriteCache, cache_key
@@ -56,8 +43,6 @@ from .prompts import LLMRewrite, build_messages, prompt_hash
 from .rules import RuleRewriter
 
 __all__ = ["LLMRewriter", "is_follow_up"]
-
-Structured = Literal["auto", "json_schema", "json_object", "none"]
 
 _FENCE_RE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 _FOLLOW_UP_RE = re.compile(
@@ -68,20 +53,13 @@ _FOLLOW_UP_RE = re.compile(
 )
 _PRONOUN_RE = re.compile(r"\b(?:those|these|them|they|ones|it|its|that one|the same)\b", re.I)
 _MAX_DESCRIPTION = 400
+_SCHEMA = LLMRewrite.model_json_schema()
 
 
 def is_follow_up(text: str) -> bool:
     """Whether a chat turn needs the conversation to be understood ("and without …?")."""
     words = text.split()
     return bool(_FOLLOW_UP_RE.search(text)) or (len(words) <= 6 and bool(_PRONOUN_RE.search(text)))
-
-
-def _litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    return litellm
 
 
 class _ReplyError(ValueError):
@@ -114,35 +92,29 @@ class LLMRewriter:
         cues: RuleRewriter | None | Literal[False] = None,
         extra_params: dict[str, Any] | None = None,
     ) -> None:
-        model = model or os.environ.get("ROLECALL_MODEL")
-        if not model:
-            raise InvalidQueryError(
-                "no LLM model given: pass LLMRewriter(model='provider/model') or set "
-                "ROLECALL_MODEL (and ROLECALL_API_BASE for a local server)"
-            )
-        self.model = model
-        self.api_base = api_base or os.environ.get("ROLECALL_API_BASE") or None
-        self.api_key = api_key
-        self.temperature = temperature
-        self.seed = seed
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_retry_seconds = max_retry_seconds
+        self.client = LLMClient(
+            model, api_base=api_base, api_key=api_key, temperature=temperature, seed=seed,
+            max_tokens=max_tokens, timeout=timeout, max_retries=max_retries,
+            max_retry_seconds=max_retry_seconds, structured=structured,
+            extra_params=extra_params,
+        )
+        self.model = self.client.model
+        self.api_base = self.client.api_base
         self.strict = strict
         self.fallback = fallback or RuleRewriter()
         self.cache: RewriteCache | None = (
             None if cache is False else (cache if cache is not None else RewriteCache())
         )
-        self.structured: Structured = structured
         #: explicit cues merged into the model's rewrite (see rewrite/merge.py); False: off
         self.cues: RuleRewriter | None = (
             None if cues is False else (cues if cues is not None else RuleRewriter())
         )
-        self.extra_params = dict(extra_params or {})
-        self.name = f"llm:{model}"
-        #: calls made to the provider by this instance (retries and repairs included)
-        self.calls = 0
+        self.name = f"llm:{self.model}"
+
+    @property
+    def calls(self) -> int:
+        """Requests sent to the provider by this instance (retries and repairs included)."""
+        return self.client.calls
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -189,50 +161,6 @@ class LLMRewriter:
                 return self._merge(hit, text, history, catalog)
         return _Job(history, catalog, key, note, build_messages(text, history, catalog))
 
-    def _params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "timeout": self.timeout,
-            "num_retries": 0,  # retries are ours: bounded and Retry-After aware
-        }
-        if self.seed is not None:
-            params["seed"] = self.seed
-        if self.api_base:
-            params["api_base"] = self.api_base
-            # OpenAI-compatible local servers need *a* key; they ignore its value.
-            params["api_key"] = self.api_key or os.environ.get("ROLECALL_API_KEY") or "sk-local"
-        elif self.api_key:
-            params["api_key"] = self.api_key
-        rf = self._response_format()
-        if rf is not None:
-            params["response_format"] = rf
-        params.update(self.extra_params)
-        return params
-
-    def _response_format(self) -> dict[str, Any] | None:
-        schema = LLMRewrite.model_json_schema()
-        mode = self.structured
-        if mode == "auto":
-            if self.api_base and self.model.startswith("openai/"):
-                mode = "json_object"  # llama.cpp & co. enforce a schema given this way
-            else:
-                try:
-                    native = bool(_litellm().supports_response_schema(model=self.model))
-                except Exception:  # noqa: BLE001 - unknown model: no native support
-                    native = False
-                mode = "json_schema" if native else "none"
-        if mode == "json_schema":
-            return {
-                "type": "json_schema",
-                "json_schema": {"name": "RoleQuery", "schema": schema, "strict": False},
-            }
-        if mode == "json_object":
-            return {"type": "json_object", "schema": schema}
-        return None
-
     def _complete_and_parse(self, messages: list[dict[str, str]]) -> LLMRewrite:
         content = self._call(messages)
         try:
@@ -255,47 +183,17 @@ class LLMRewriter:
             except _ReplyError as second:
                 raise _Failure(f"invalid reply after one repair: {second}") from second
 
-    def _retrying(self) -> dict[str, Any]:
-        """tenacity settings: transient errors only, exponential backoff that honours
-        Retry-After, at most `max_retries` retries and never sleeping past the time budget."""
-        budget = self.max_retry_seconds
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            after = _retry_after(exc) if isinstance(exc, Exception) else None
-            backoff = wait_exponential(multiplier=0.5, max=8.0)(state)
-            return after if after is not None else backoff
-
-        return {
-            "retry": retry_if_exception(lambda e: isinstance(e, Exception) and _is_transient(e)),
-            "stop": stop_after_attempt(self.max_retries + 1) | stop_before_delay(budget),
-            "wait": wait,
-            "reraise": True,
-            "before": lambda _state: self._count_call(),
-        }
-
-    def _count_call(self) -> None:
-        self.calls += 1
-
     def _call(self, messages: list[dict[str, str]]) -> str:
-        litellm = _litellm()
         try:
-            for attempt in Retrying(**self._retrying()):
-                with attempt:
-                    return _content(litellm.completion(**self._params(messages)))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a fallback reason
-            raise _Failure(_describe(exc)) from exc
-        raise _Failure("no attempt was made")  # pragma: no cover - tenacity always attempts
+            return self.client.complete(messages, schema=_SCHEMA, schema_name="RoleQuery")
+        except LLMCallError as exc:
+            raise _Failure(str(exc)) from exc
 
     async def _acall(self, messages: list[dict[str, str]]) -> str:
-        litellm = _litellm()
         try:
-            async for attempt in AsyncRetrying(**self._retrying()):
-                with attempt:
-                    return _content(await litellm.acompletion(**self._params(messages)))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a fallback reason
-            raise _Failure(_describe(exc)) from exc
-        raise _Failure("no attempt was made")  # pragma: no cover
+            return await self.client.acomplete(messages, schema=_SCHEMA, schema_name="RoleQuery")
+        except LLMCallError as exc:
+            raise _Failure(str(exc)) from exc
 
     def _finish(self, text: str, job: _Job, parsed: LLMRewrite) -> RoleQuery:
         unresolved: list[str] = []
@@ -371,14 +269,6 @@ class _Failure(Exception):
     """The LLM could not produce a rewrite; carries the reason for the plan."""
 
 
-def _content(resp: Any) -> str:
-    try:
-        content = resp.choices[0].message.content
-    except (AttributeError, IndexError, KeyError):
-        raise _ReplyError("the provider returned no message") from None
-    return str(content or "")
-
-
 def _parse(content: str) -> LLMRewrite:
     text = content.strip()
     if not text:
@@ -435,34 +325,3 @@ def _supported(value: str, support: set[str]) -> bool:
     """A value is supported when one of its content words (by 5-letter stem) was said."""
     words = [w[:5] for w in _WORD_RE.findall(value.casefold()) if len(w) > 2]
     return not words or any(w in support for w in words)
-
-
-def _is_transient(exc: Exception) -> bool:
-    name = type(exc).__name__
-    if name in {"Timeout", "APITimeoutError", "RateLimitError", "InternalServerError",
-                "ServiceUnavailableError", "APIConnectionError", "BadGatewayError",
-                "ConnectionError", "ReadTimeout", "ConnectTimeout"}:
-        return True
-    status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
-
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-    except AttributeError:
-        return None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _describe(exc: Exception) -> str:
-    status = getattr(exc, "status_code", None)
-    message = str(exc).splitlines()[0][:200] if str(exc) else ""
-    return f"{type(exc).__name__}{f' {status}' if status else ''}: {message}"
