@@ -6,6 +6,8 @@ their names are not part of the API except `rolecall.testing` and `rolecall.eval
 
 from __future__ import annotations
 
+from .agent import Agent
+from .budget import Budget
 from .documents import Document, read_corpus
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import (
@@ -23,6 +25,8 @@ from .errors import (
 )
 from .evidence import EvidenceWeights
 from .explain import (
+    AgentStep,
+    Clarification,
     ConstraintCheck,
     Degradation,
     Explanation,
@@ -31,9 +35,11 @@ from .explain import (
     LegScore,
     Plan,
     SearchResult,
+    Spend,
 )
 from .graph import Entity, KnowledgeGraph, Relation
 from .index import Index
+from .judge import LLMJudge
 from .query import (
     SCHEMA_VERSION,
     AttributeFilter,
@@ -56,8 +62,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Agent",
+    "AgentStep",
     "AttributeFilter",
+    "Budget",
     "Catalog",
+    "Clarification",
     "ConstraintCheck",
     "CorpusError",
     "Degradation",
@@ -79,6 +89,7 @@ __all__ = [
     "KnowledgeGraph",
     "KnowledgeGraphError",
     "LLMError",
+    "LLMJudge",
     "LLMRewriter",
     "LegScore",
     "Message",
@@ -99,5 +110,6 @@ __all__ = [
     "SearchResult",
     "SearchSettings",
     "SentenceTransformerEmbedder",
+    "Spend",
     "read_corpus",
 ]

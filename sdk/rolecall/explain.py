@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 from .query import RoleQuery
 
 __all__ = [
+    "AgentStep",
+    "Clarification",
     "ConstraintCheck",
     "Degradation",
     "Explanation",
@@ -21,6 +23,7 @@ __all__ = [
     "LegScore",
     "Plan",
     "SearchResult",
+    "Spend",
 ]
 
 
@@ -101,6 +104,35 @@ class Degradation(BaseModel):
     reason: str
 
 
+class AgentStep(BaseModel):
+    """One step of the agent loop (`rolecall.agent`), as it ran."""
+
+    kind: Literal["rewrite", "search", "relax", "verify", "judge", "clarify", "budget"]
+    detail: str
+    llm_calls: int = 0
+    ms: float = 0.0
+
+
+class Spend(BaseModel):
+    """What a search spent against its budget."""
+
+    llm_calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    exhausted: list[str] = Field(
+        default_factory=list, description="Limits that stopped a step ('llm_calls', ...)."
+    )
+
+
+class Clarification(BaseModel):
+    """A question for the user when the query cannot be acted on as asked; the hits beside
+    it are the best effort under the first reading."""
+
+    question: str
+    readings: list[str] = Field(default_factory=list, description="Candidate interpretations.")
+    reason: Literal["underspecified", "ambiguous_entity", "unresolved_follow_up"]
+
+
 class Plan(BaseModel):
     """The search as executed."""
 
@@ -116,6 +148,10 @@ class Plan(BaseModel):
     blocked: int = 0
     timings_ms: dict[str, float] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    steps: list[AgentStep] = Field(
+        default_factory=list, description="The agent loop's steps (empty for one pass)."
+    )
+    spent: Spend | None = Field(default=None, description="Budget use (agent searches).")
 
     @property
     def unresolved(self) -> list[GroundedValue]:
@@ -128,14 +164,16 @@ class SearchResult(BaseModel):
     hits: list[Hit]
     plan: Plan
     degraded: list[Degradation] = Field(default_factory=list)
+    clarification: Clarification | None = None
 
     @property
     def ids(self) -> list[str]:
         return [h.id for h in self.hits]
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The shape `rolecall search --json` prints."""
-        return {
+        """The shape `rolecall search --json` prints (`clarification` only when there is
+        one)."""
+        out = {
             "hits": [
                 {
                     "id": h.id,
@@ -148,3 +186,6 @@ class SearchResult(BaseModel):
             "plan": self.plan.model_dump(mode="json"),
             "degraded": [d.model_dump(mode="json") for d in self.degraded],
         }
+        if self.clarification is not None:
+            out["clarification"] = self.clarification.model_dump(mode="json")
+        return out

@@ -1,0 +1,329 @@
+"""`Agent`: a small, bounded loop around `Retriever` — verify, relax, clarify, within a
+budget — with every step reported in the plan.
+
+    agent = Agent(retriever, judge=LLMJudge("openai/qwen", api_base=...))
+    result = agent.search("Renaissance art, excluding the influence of classical antiquity")
+    result.plan.steps      # rewrite, search, relax?, verify, judge?, clarify?
+    result.plan.spent      # LLM calls, tokens, seconds; which limit stopped a step
+    result.clarification   # a question for the user, when the query needs one
+
+The loop:
+
+1. **rewrite** with the retriever's rewriter — if the budget allows an LLM call; otherwise
+   the rule rewriter, and the plan says so;
+2. **search strictly**: relations as hard filters and exclusions suppressed (the literal
+   reading of "excluding X");
+3. **relax** while fewer than k hits survive: the least certain constraint first (grounding
+   confidence; a hard exclusion counts as 0.9 — stated by the user, but suppressing every
+   mention is its most literal reading), re-running after each, reporting what was relaxed;
+4. **verify cheaply** the top `verify_window` hits: the sentence that best matches each
+   exclusion (`rolecall.verify`) goes into the explanation; a hit that names an excluded
+   thing, or whose exclusion evidence reached the threshold, is demoted;
+5. **judge** with the LLM (`rolecall.judge`), when one is configured and the budget allows:
+   one listwise call over the top few; violators are demoted with the judge's reason;
+6. **clarify** when the query cannot be acted on as asked (`rolecall.clarify`).
+
+Nothing is dropped by verification: violators are demoted, with the evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .budget import Budget, BudgetTracker
+from .clarify import clarification
+from .explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
+from .judge import Candidate, LLMJudge
+from .query import RoleQuery
+from .retriever import Retriever, _check_text, _messages, _query_text
+from .rewrite.base import Message
+from .rewrite.rules import RuleRewriter
+from .verify import best_passages, sentences
+
+__all__ = ["Agent"]
+
+#: Score multipliers for demoted hits: a cheap-verification violator keeps half its score,
+#: a judged violator a fifth — below any comparable clean hit, still above empty space.
+_VERIFY_KEEP = 0.5
+_JUDGE_KEEP = 0.2
+_EXCLUSION_CERTAINTY = 0.9
+
+
+class Agent:
+    """See the module docstring.  Settings given here are the defaults of every search;
+    `search(..., budget=..., **overrides)` changes them for one call."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        *,
+        judge: LLMJudge | None = None,
+        budget: Budget | None = None,
+        verify_window: int = 10,
+        strict_exclusions: bool = True,
+        relax: bool = True,
+        clarify: bool = True,
+    ) -> None:
+        self.retriever = retriever
+        self.judge = judge
+        self.budget = budget or Budget()
+        self.verify_window = verify_window
+        self.strict_exclusions = strict_exclusions
+        self.relax = relax
+        self.clarify = clarify
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str | RoleQuery,
+        k: int | None = None,
+        *,
+        history: Sequence[Message | dict[str, str]] = (),
+        budget: Budget | None = None,
+        **overrides: Any,
+    ) -> SearchResult:
+        tracker = BudgetTracker(budget or self.budget)
+        steps: list[AgentStep] = []
+        degraded: list[Degradation] = []
+        msgs = _messages(history)
+        settings = self.retriever.settings.override(k=k, **overrides)
+        k = settings.k
+
+        rq = self._rewrite(query, msgs, tracker, steps)
+        if self.strict_exclusions and rq.exclusions and "exclusion_mode" not in overrides:
+            overrides = {**overrides, "exclusion_mode": "hard"}
+
+        t = time.perf_counter()
+        result = self.retriever.search(rq, k=k, **overrides)
+        steps.append(AgentStep(
+            kind="search", ms=_ms(t),
+            detail=f"{len(result.hits)} hits (constraints {settings.constraint_mode}, "
+                   f"exclusions {overrides.get('exclusion_mode', settings.exclusion_mode)})",
+        ))
+        if self.relax:
+            result, rq, overrides = self._relax(result, rq, k, overrides, steps)
+        self._verify(result, rq, steps)
+        if self.judge is not None:
+            self._judge(result, rq, tracker, steps, degraded)
+        if self.clarify:
+            c = clarification(rq, result.plan.grounding, self.retriever.index.kg, msgs)
+            if c is not None:
+                result.clarification = c
+                steps.append(AgentStep(kind="clarify", detail=f"{c.reason}: {c.question}"))
+        result.hits.sort(key=lambda h: -h.score)
+        result.plan.steps = steps
+        result.plan.spent = tracker.spend()
+        result.degraded = [*result.degraded, *degraded]
+        return result
+
+    async def asearch(
+        self,
+        query: str | RoleQuery,
+        k: int | None = None,
+        *,
+        history: Sequence[Message | dict[str, str]] = (),
+        budget: Budget | None = None,
+        **overrides: Any,
+    ) -> SearchResult:
+        """`search` for async servers (the loop runs in a worker thread)."""
+        return await asyncio.to_thread(
+            self.search, query, k, history=history, budget=budget, **overrides
+        )
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _rewrite(
+        self,
+        query: str | RoleQuery,
+        history: list[Message],
+        tracker: BudgetTracker,
+        steps: list[AgentStep],
+    ) -> RoleQuery:
+        if isinstance(query, RoleQuery):
+            steps.append(AgentStep(kind="rewrite", detail="RoleQuery given: not rewritten"))
+            return query
+        text = _query_text(query)
+        _check_text(text)
+        rewriter = self.retriever.rewriter
+        client = getattr(rewriter, "client", None)
+        t = time.perf_counter()
+        if client is not None and not tracker.allows_llm_call():
+            fallback = getattr(rewriter, "fallback", None) or RuleRewriter()
+            rq = fallback.rewrite(text, history=history, catalog=self.retriever.catalog)
+            steps.append(AgentStep(kind="budget", ms=_ms(t),
+                                   detail=f"rewrite by {fallback.name}: LLM budget exhausted"))
+            return rq
+        calls0 = getattr(client, "calls", 0)
+        tokens0 = getattr(client, "tokens", 0)
+        rq = self.retriever.rewrite(text, history=history)
+        calls = getattr(client, "calls", 0) - calls0
+        tracker.charge(calls, getattr(client, "tokens", 0) - tokens0)
+        steps.append(AgentStep(kind="rewrite", detail=f"by {rq.provenance.rewriter}",
+                               llm_calls=calls, ms=_ms(t)))
+        return rq
+
+    def _relax(
+        self,
+        result: SearchResult,
+        rq: RoleQuery,
+        k: int,
+        overrides: dict[str, Any],
+        steps: list[AgentStep],
+    ) -> tuple[SearchResult, RoleQuery, dict[str, Any]]:
+        """Relaxation only fills: the hits that met every constraint keep their places and
+        the relaxed search's other hits come after them, each saying what was relaxed."""
+        strict_ids = {h.id for h in result.hits}
+        relaxed_labels: list[str] = []
+        while len(result.hits) < k:
+            options = _relaxations(result, rq, overrides)
+            if not options:
+                break
+            certainty, _, label, new_rq, new_overrides = min(options, key=lambda o: o[:2])
+            t = time.perf_counter()
+            relaxed = self.retriever.search(new_rq, k=k, **new_overrides)
+            relaxed_labels.append(label)
+            extra = [h for h in relaxed.hits if h.id not in strict_ids]
+            for h in extra:
+                h.explanation.checks.append(ConstraintCheck(
+                    constraint=f"relaxed: {', '.join(relaxed_labels)}", kind="relation",
+                    satisfied=False, strength=0.0,
+                    evidence="added to fill k after the strict search fell short; not "
+                             "required to meet the relaxed constraint",
+                ))
+            steps.append(AgentStep(
+                kind="relax", ms=_ms(t),
+                detail=f"relaxed {label} (certainty {certainty:.2f}): "
+                       f"{len(result.hits)} → {min(k, len(result.hits) + len(extra))} hits",
+            ))
+            floor = min((h.score for h in result.hits), default=1.0)
+            for h in extra:  # below every strict hit, in the relaxed order
+                h.score = round(min(h.score, floor * 0.999), 6)
+                floor = h.score
+            relaxed.hits = (result.hits + extra)[:k]
+            relaxed.plan.notes.append(f"agent relaxed {label}")
+            result, rq, overrides = relaxed, new_rq, new_overrides
+        return result, rq, overrides
+
+    def _verify(self, result: SearchResult, rq: RoleQuery, steps: list[AgentStep]) -> None:
+        if not rq.exclusions or not result.hits:
+            return
+        t = time.perf_counter()
+        window = result.hits[: self.verify_window]
+        threshold = self.retriever.settings.exclusion_threshold
+        passages = best_passages([h.text for h in window], rq.exclusions,
+                                 self.retriever.index.embedder)
+        demoted = 0
+        for hit, found in zip(window, passages, strict=True):
+            strong = any(
+                c.kind == "exclusion" and c.strength >= threshold for c in hit.explanation.checks
+            )
+            for p in found:
+                hit.explanation.checks.append(ConstraintCheck(
+                    constraint=f"verify: exclude {p.exclusion}", kind="exclusion",
+                    satisfied=not p.verbatim, evidence=p.describe(), strength=p.strength,
+                ))
+            if strong or any(p.verbatim for p in found):
+                _demote(hit, _VERIFY_KEEP)
+                demoted += 1
+        steps.append(AgentStep(
+            kind="verify", ms=_ms(t),
+            detail=f"checked {len(window)} hits against {len(rq.exclusions)} exclusion(s): "
+                   f"{demoted} demoted",
+        ))
+
+    def _judge(
+        self,
+        result: SearchResult,
+        rq: RoleQuery,
+        tracker: BudgetTracker,
+        steps: list[AgentStep],
+        degraded: list[Degradation],
+    ) -> None:
+        assert self.judge is not None
+        if not rq.exclusions or not result.hits:
+            return
+        if not tracker.allows_llm_call():
+            steps.append(AgentStep(
+                kind="budget", detail=f"judge skipped: {', '.join(tracker.exhausted)} exhausted"
+            ))
+            return
+        result.hits.sort(key=lambda h: -h.score)
+        top = result.hits[: self.judge.window]
+        t = time.perf_counter()
+        verdict = self.judge.judge(rq, [_candidate(h, rq) for h in top],
+                                   deadline=tracker.remaining_seconds())
+        tracker.charge(verdict.calls, verdict.tokens)
+        if verdict.error:
+            degraded.append(Degradation(stage="judge", reason=verdict.error))
+        flagged = 0
+        for hit in top:
+            v = verdict.verdicts.get(hit.id)
+            if v is None:
+                continue
+            violates, reason = v
+            hit.explanation.checks.append(ConstraintCheck(
+                constraint="judge: " + "; ".join(f"exclude {e.text}" for e in rq.exclusions),
+                kind="exclusion", satisfied=not violates,
+                evidence=f"{self.judge.name}: {reason or ('violates' if violates else 'ok')}",
+            ))
+            if violates:
+                _demote(hit, _JUDGE_KEEP)
+                flagged += 1
+        steps.append(AgentStep(
+            kind="judge", llm_calls=verdict.calls, ms=_ms(t),
+            detail=(f"{len(verdict.verdicts)} of {len(top)} judged"
+                    f"{' (cached)' if verdict.cached else ''}: {flagged} violate"
+                    + (f"; failed: {verdict.error}" if verdict.error else "")),
+        ))
+
+
+def _relaxations(
+    result: SearchResult, rq: RoleQuery, overrides: dict[str, Any]
+) -> list[tuple[float, int, str, RoleQuery, dict[str, Any]]]:
+    """Each constraint that could be relaxed: (certainty, tie-break, label, query,
+    overrides).  At equal certainty what narrows the request (a must-not, an exclusion) goes
+    before what defines it (a must, the type): "allergy medicine without drowsiness" short
+    of hits should fill with allergy medicines, flagged, not with any non-drowsy drug."""
+    conf = {g.slot: g.confidence for g in result.plan.grounding if g.resolved}
+    out: list[tuple[float, int, str, RoleQuery, dict[str, Any]]] = []
+    for i, rc in enumerate(rq.relations):
+        slot = f"relations[{i}].object"
+        if slot in conf:
+            rest = [r for j, r in enumerate(rq.relations) if j != i]
+            polarity = "must" if rc.polarity == "must" else "must not"
+            label = f"'{polarity} {rc.relation} {rc.object}'"
+            out.append((conf[slot], 0 if rc.polarity == "must_not" else 2, label,
+                        rq.model_copy(update={"relations": rest}), overrides))
+    if rq.target_type and "target_type" in conf:
+        out.append((conf["target_type"], 3, f"type '{rq.target_type}'",
+                    rq.model_copy(update={"target_type": None}), overrides))
+    if rq.exclusions and overrides.get("exclusion_mode") == "hard":
+        out.append((_EXCLUSION_CERTAINTY, 1, "exclusions from suppression to demotion", rq,
+                    {**overrides, "exclusion_mode": "soft"}))
+    return out
+
+
+def _demote(hit: Hit, keep: float) -> None:
+    hit.score = round(hit.score * keep, 6)
+    e = hit.explanation
+    e.penalty = round(1 - (1 - e.penalty) * keep, 4)
+
+
+def _candidate(hit: Hit, rq: RoleQuery) -> Candidate:
+    """The judge's window: the first sentence (what the document is) and the sentences that
+    best match each exclusion (found by verification)."""
+    parts = sentences(hit.text)[:1]
+    for c in hit.explanation.checks:
+        if c.constraint.startswith("verify:") and "“" in c.evidence:
+            s = c.evidence.split("“", 1)[1].rsplit("”", 1)[0]
+            if s not in parts:
+                parts.append(s)
+    return Candidate(id=hit.id, title=hit.title, window=" … ".join(parts))
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 3)

@@ -1,0 +1,98 @@
+"""Cheap verification: where in a candidate document an excluded thing appears, and how
+strongly.
+
+For each candidate and each exclusion, the sentence that best matches the exclusion:
+a sentence holding every content word of the excluded phrase (a verbatim mention) wins with
+strength 1.0; otherwise the sentence closest to the exclusion's embedding, with its cosine as
+the strength.  No LLM: one batched embedding of the window's sentences.
+
+The verdict per candidate (`Passage.violates`) is deliberately literal — the excluded phrase
+is named in the document, or the whole-document evidence of the pipeline already reached the
+suppression threshold — because that is what measured well: on NegConstraint-dev, demoting
+by sentence similarity alone *raised* the violation rate (0.174 → 0.19–0.32 over a grid of
+thresholds), since a document about A is always similar to a sub-topic a of A.  The sentences
+are reported as evidence, and they are the windows the LLM judge reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding import Embedder
+from .query import Exclusion
+
+__all__ = ["Passage", "best_passages", "sentences"]
+
+_SENT_RE = re.compile(r"(?<=[.!?;])\s+|\n+")
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    "the of and a an in on to for with by from as at is are was were be its his her their "
+    "this that these those other than any all about into over".split()
+)
+_MAX_SENTENCES = 40
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a document (at most 40: the head is where documents say what they are)."""
+    out = [s.strip() for s in _SENT_RE.split(text) if len(s.split()) >= 3]
+    return (out or [text.strip()])[:_MAX_SENTENCES]
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in _WORD_RE.findall(text.casefold()) if w not in _STOP and len(w) > 1}
+
+
+@dataclass
+class Passage:
+    """The sentence of one document that best matches one exclusion."""
+
+    exclusion: str
+    sentence: str
+    strength: float
+    verbatim: bool
+
+    def describe(self) -> str:
+        how = "names it" if self.verbatim else f"cos {self.strength:.2f}"
+        sentence = self.sentence if len(self.sentence) <= 160 else self.sentence[:157] + "…"
+        return f"“{sentence}” ({how})"
+
+
+def best_passages(
+    texts: Sequence[str], exclusions: Sequence[Exclusion], embedder: Embedder | None
+) -> list[list[Passage]]:
+    """For each text, the best-matching sentence per exclusion (see the module docstring).
+    Without an embedder only verbatim mentions are found."""
+    if not exclusions:
+        return [[] for _ in texts]
+    sents = [sentences(t) for t in texts]
+    words = [[_content(s) for s in ss] for ss in sents]
+    wanted = [_content(e.looks_like or e.text) or _content(e.text) for e in exclusions]
+    need_embed = embedder is not None and any(
+        not any(w and w <= ws for ws in doc_words) for doc_words in words for w in wanted
+    )
+    sims: list[np.ndarray] = []
+    if need_embed and embedder is not None:
+        flat = [s for ss in sents for s in ss]
+        vecs = embedder.encode(flat + [e.looks_like or e.text for e in exclusions])
+        sv, ev = vecs[: len(flat)], vecs[len(flat):]
+        all_sims = sv @ ev.T  # (sentences, exclusions)
+        start = 0
+        for ss in sents:
+            sims.append(all_sims[start : start + len(ss)])
+            start += len(ss)
+    out: list[list[Passage]] = []
+    for i, ss in enumerate(sents):
+        found: list[Passage] = []
+        for j, ex in enumerate(exclusions):
+            hit = next((k for k, ws in enumerate(words[i]) if wanted[j] and wanted[j] <= ws), None)
+            if hit is not None:
+                found.append(Passage(ex.text, ss[hit], 1.0, True))
+            elif sims:
+                k = int(np.argmax(sims[i][:, j]))
+                found.append(Passage(ex.text, ss[k], round(float(sims[i][k, j]), 3), False))
+        out.append(found)
+    return out
