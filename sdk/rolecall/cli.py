@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--record-rewrites", action="store_true",
                     help="call the configured LLM for queries missing from --rewrites and "
                          "append its rewrites there")
+    ev.add_argument("--judgements", help="JSONL cache of LLM judgements for agent-llm "
+                    "(replayed; new ones are appended when a model is up)")
     ev.add_argument("-k", type=int, default=100)
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--markdown", help="also write the report as a markdown table here")
@@ -157,7 +159,8 @@ def _eval(args: argparse.Namespace) -> int:
         systems += [a for a in ev.ABLATIONS if a not in systems]
     rewrites = ev.load_rewrites(args.rewrites) if args.rewrites else {}
     llm = None
-    if "llm" in systems and (args.record_rewrites or not args.rewrites):
+    wants_llm = "llm" in systems or "agent-llm" in systems
+    if wants_llm and (args.record_rewrites or not all(q.id in rewrites for q in ds.queries)):
         from .rewrite.auto import rewriter_from_env
         from .rewrite.llm import LLMRewriter
 
@@ -165,8 +168,9 @@ def _eval(args: argparse.Namespace) -> int:
         if isinstance(candidate, LLMRewriter):
             llm = candidate
         print(f"llm system: {why}", file=sys.stderr)
+    judge = _eval_judge(args.judgements) if "agent-llm" in systems else None
     runs = ev.run_systems(
-        retriever, ds, systems, k=args.k, rewrites=rewrites, llm=llm,
+        retriever, ds, systems, k=args.k, rewrites=rewrites, llm=llm, judge=judge,
         record_to=args.rewrites if args.record_rewrites else None,
         progress=not args.no_progress,
     )
@@ -181,6 +185,29 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     _print_reports(reports, title)
     return 0
+
+
+def _eval_judge(judgements: str | None) -> Any:
+    """The judge for agent-llm: the configured or local model, answering from (and adding
+    to) the --judgements file; with no model up, the file alone (a miss then degrades)."""
+    from .judge import LLMJudge
+    from .kvcache import JsonlCache
+    from .rewrite.auto import LOCAL_ALIAS, local_api_base
+
+    cache = JsonlCache(judgements) if judgements else None
+    if os.environ.get("ROLECALL_MODEL"):
+        return LLMJudge(cache=cache)
+    if cache is None and not _local_llm_up():
+        return None
+    # The local model's name is part of every cache key: replays need the same name.
+    return LLMJudge(f"openai/{LOCAL_ALIAS}", api_base=local_api_base(), cache=cache)
+
+
+def _local_llm_up() -> bool:
+    from .local_llm import server_is_up
+    from .rewrite.auto import local_api_base
+
+    return server_is_up(local_api_base(), timeout=0.5)
 
 
 def _print_reports(reports: Sequence[Any], title: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .kvcache import SqliteCache, default_cache_dir
+from .kvcache import SqliteCache, TextCache, default_cache_dir
 from .llm_client import LLMCallError, LLMClient, Structured
 from .query import RoleQuery
 
@@ -106,7 +106,7 @@ class LLMJudge:
         timeout: float = 60.0,
         max_retries: int = 2,
         structured: Structured = "auto",
-        cache: SqliteCache | None | Literal[False] = None,
+        cache: TextCache | None | Literal[False] = None,
         extra_params: dict[str, Any] | None = None,
     ) -> None:
         self.client = LLMClient(
@@ -115,7 +115,7 @@ class LLMJudge:
         )
         self.model = self.client.model
         self.window = window
-        self.cache: SqliteCache | None = (
+        self.cache: TextCache | None = (
             None if cache is False else (
                 cache if cache is not None else default_judge_cache()
             )

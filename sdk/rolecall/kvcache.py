@@ -12,10 +12,19 @@ import re
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["SqliteCache", "default_cache_dir"]
+__all__ = ["JsonlCache", "SqliteCache", "TextCache", "default_cache_dir"]
 
 _TABLE_RE = re.compile(r"^[a-z_]{1,40}$")
+
+
+class TextCache(Protocol):
+    """What the LLM caches need: text by key."""
+
+    def get_text(self, key: str) -> str | None: ...
+
+    def put_text(self, key: str, value: str) -> None: ...
 
 
 def default_cache_dir() -> Path:
@@ -61,3 +70,38 @@ class SqliteCache:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class JsonlCache:
+    """The same `get_text`/`put_text` over a JSONL file of `{"key", "value"}` lines: for
+    caches committed to a repository (benchmark judgements), where diffs should be readable.
+    Appends only; the last line for a key wins."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._data: dict[str, str] = {}
+        if self.path.exists():
+            from .errors import CorpusError
+            from .jsonl import read_jsonl
+
+            for lineno, rec in read_jsonl(self.path, CorpusError):
+                if not isinstance(rec.get("key"), str) or not isinstance(rec.get("value"), str):
+                    raise CorpusError("a cache line needs string 'key' and 'value'",
+                                      path=self.path, line=lineno)
+                self._data[rec["key"]] = rec["value"]
+
+    def get_text(self, key: str) -> str | None:
+        return self._data.get(key)
+
+    def put_text(self, key: str, value: str) -> None:
+        import json
+
+        with self._lock:
+            self._data[key] = value
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"key": key, "value": value}, ensure_ascii=False) + "\n")
+
+    def __len__(self) -> int:
+        return len(self._data)

@@ -6,12 +6,11 @@ a sentence holding every content word of the excluded phrase (a verbatim mention
 strength 1.0; otherwise the sentence closest to the exclusion's embedding, with its cosine as
 the strength.  No LLM: one batched embedding of the window's sentences.
 
-The verdict per candidate (`Passage.violates`) is deliberately literal — the excluded phrase
-is named in the document, or the whole-document evidence of the pipeline already reached the
-suppression threshold — because that is what measured well: on NegConstraint-dev, demoting
-by sentence similarity alone *raised* the violation rate (0.174 → 0.19–0.32 over a grid of
-thresholds), since a document about A is always similar to a sub-topic a of A.  The sentences
-are reported as evidence, and they are the windows the LLM judge reads.
+This is evidence, not a verdict: demoting by it re-ranks worse than the pipeline's own
+whole-document evidence (on NegConstraint-dev, sentence-similarity demotion raised the
+violation rate from 0.174 to 0.19–0.32 over a grid of thresholds, since a document about A
+always has sentences close to a sub-topic a of A).  The sentences are reported in the
+explanation, and they are the windows the LLM judge reads.
 """
 
 from __future__ import annotations

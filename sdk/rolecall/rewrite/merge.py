@@ -98,10 +98,39 @@ def merge_explicit(
     if history and previous:
         carried = cues.rewrite(previous[-1], catalog=catalog)
         apply(carried, "carried over from the conversation", override=False)
+    description, keywords = _without_exclusions(rq, exclusions, explicit, notes)
     return rq.model_copy(
         update={
             "relations": relations,
             "exclusions": exclusions,
+            "description": description,
+            "keywords": keywords,
             "provenance": rq.provenance.model_copy(update={"notes": notes}),
         }
     )
+
+
+def _without_exclusions(
+    rq: RoleQuery, exclusions: Sequence[Exclusion], explicit: RoleQuery, notes: list[str]
+) -> tuple[str, list[str]]:
+    """The text to embed and the keywords must not carry what is excluded: a description
+    that names an excluded thing pulls the dense leg straight to the violating documents
+    (the local model wrote "… excluding Chapter 2 …" into a third of NegConstraint's
+    descriptions).  Such a description is replaced by the query without its exclusion
+    clauses; such keywords are dropped."""
+    keys = [k for k in (normalize(e.text) for e in exclusions) if len(k) > 2]
+    if not keys:
+        return rq.description, list(rq.keywords)
+    description = rq.description
+    if description and any(k in normalize(description) for k in keys):
+        description = explicit.description if explicit.exclusions else ""
+        notes.append("the model's description named an excluded thing: the query without "
+                     "its exclusion clauses is embedded instead")
+    keywords = []
+    for kw in rq.keywords:
+        nk = normalize(kw)
+        if nk and any(nk in k or k in nk for k in keys):
+            notes.append(f"keyword '{kw}' is excluded: dropped")
+            continue
+        keywords.append(kw)
+    return description, keywords
