@@ -44,16 +44,26 @@ def clarification(
                      "question to continue. What are you looking for?",
             reason="unresolved_follow_up",
         )
-    for gv in grounding:
-        if gv.method == "alias" and gv.confidence < 1.0 and gv.entity_id and gv.candidates:
-            options = [gv.entity_id, *gv.candidates]
-            readings = [_label(kg, e) for e in options]
-            return Clarification(
-                question=f"Which “{gv.value}” do you mean: {', '.join(readings[:-1])} or "
-                         f"{readings[-1]}?",
-                readings=readings,
-                reason="ambiguous_entity",
-            )
+    ambiguous = [
+        (gv.value, [gv.entity_id, *gv.candidates]) for gv in grounding
+        if gv.method == "alias" and gv.confidence < 1.0 and gv.entity_id and gv.candidates
+    ]
+    # A name in the free text that several entities share is just as ambiguous, even when
+    # no constraint was built from it (the rules do not guess between entities).
+    spans: dict[tuple[int, str], list[str]] = {}
+    for eid, start, _, surface in kg.find_mentions(rq.text) if kg.entities else []:
+        if eid not in spans.setdefault((start, surface), []):
+            spans[(start, surface)].append(eid)
+    ambiguous += [(surface, ids) for (_, surface), ids in sorted(spans.items()) if len(ids) > 1]
+    if ambiguous:
+        value, options = ambiguous[0]
+        readings = [_label(kg, e) for e in options]
+        return Clarification(
+            question=f"Which “{value}” do you mean: {', '.join(readings[:-1])} or "
+                     f"{readings[-1]}?",
+            readings=readings,
+            reason="ambiguous_entity",
+        )
     content = [w for w in _WORD_RE.findall(rq.text.casefold()) if w not in _FILLER]
     constrained = rq.relations or rq.exclusions or rq.filters
     types = set(kg.types())

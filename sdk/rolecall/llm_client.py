@@ -17,6 +17,7 @@ that degrades (fallback) or raises.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Literal
 
 from tenacity import (
@@ -86,6 +87,9 @@ class LLMClient:
         self.max_retry_seconds = max_retry_seconds
         self.structured: Structured = structured
         self.extra_params = dict(extra_params or {})
+        # litellm's first import takes seconds: paid here, at construction, so that it never
+        # lands inside a search's time budget.
+        _litellm()
         #: requests sent by this client (retries and repairs included)
         self.calls = 0
         #: total tokens the provider reported for those requests
@@ -145,8 +149,12 @@ class LLMClient:
         return None
 
     def complete(self, messages: list[dict[str, str]], **kw: Any) -> str:
-        """Send one request (see `params` for keywords); the reply's text."""
+        """Send one request (see `params` for keywords); the reply's text.  `timeout` is the
+        caller's deadline in seconds: per request and for all retries together (the first
+        litellm import, seconds long, counts against it too)."""
+        t0 = time.perf_counter()
         litellm = _litellm()
+        kw = _charge_import(kw, t0)
         try:
             for attempt in Retrying(**self._retrying(kw.get("timeout"))):
                 with attempt:
@@ -156,7 +164,9 @@ class LLMClient:
         raise LLMCallError("no attempt was made")  # pragma: no cover - tenacity always attempts
 
     async def acomplete(self, messages: list[dict[str, str]], **kw: Any) -> str:
+        t0 = time.perf_counter()
         litellm = _litellm()
+        kw = _charge_import(kw, t0)
         try:
             async for attempt in AsyncRetrying(**self._retrying(kw.get("timeout"))):
                 with attempt:
@@ -203,6 +213,12 @@ class LLMClient:
         except (AttributeError, IndexError, KeyError):
             return ""
         return str(content or "")
+
+
+def _charge_import(kw: dict[str, Any], t0: float) -> dict[str, Any]:
+    if kw.get("timeout") is None:
+        return kw
+    return {**kw, "timeout": max(0.05, float(kw["timeout"]) - (time.perf_counter() - t0))}
 
 
 def _is_transient(exc: Exception) -> bool:
