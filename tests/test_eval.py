@@ -57,7 +57,12 @@ def test_load_beir_reads_violations_from_metadata_and_grade_zero(tmp_path: Path)
     assert len(ds.documents) == len(DOCS)
 
 
-def test_eval_cli_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_cli_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hermetic: no configured model, and the local server's port is one nobody answers.
+    monkeypatch.delenv("ROLECALL_MODEL", raising=False)
+    monkeypatch.setenv("ROLECALL_LLM_PORT", "9")
     data = make_beir(tmp_path / "d")
     md, run = tmp_path / "r.md", tmp_path / "r.trec"
     args = ["eval", str(data), "--index", str(tmp_path / "idx"), "--systems",

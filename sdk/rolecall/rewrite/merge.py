@@ -113,19 +113,28 @@ def merge_explicit(
 def _without_exclusions(
     rq: RoleQuery, exclusions: Sequence[Exclusion], explicit: RoleQuery, notes: list[str]
 ) -> tuple[str, list[str]]:
-    """The text to embed and the keywords must not carry what is excluded: a description
-    that names an excluded thing pulls the dense leg straight to the violating documents
-    (the local model wrote "… excluding Chapter 2 …" into a third of NegConstraint's
-    descriptions).  Such a description is replaced by the query without its exclusion
-    clauses; such keywords are dropped."""
+    """The text to embed and the keywords must not carry what is excluded, and must not
+    drift from what the user asked.
+
+    When explicit cues located the exclusions, the user's own words without the exclusion
+    clauses are embedded and searched: measured on NegConstraint-dev with the local model's
+    recorded rewrites, its description and keywords (paraphrases, often naming the excluded
+    thing: "… excluding Chapter 2 …") gave nDCG@10 0.667 / violation 0.240, the user's
+    words 0.780 / 0.182.  Otherwise the model's description and keywords are kept, minus
+    any that name an excluded thing."""
+    if explicit.exclusions:
+        if rq.description != explicit.description or rq.keywords != explicit.keywords:
+            notes.append("explicit exclusion cues: the query's own words, without the "
+                         "exclusion clauses, are embedded and searched")
+        return explicit.description, list(explicit.keywords)
     keys = [k for k in (normalize(e.text) for e in exclusions) if len(k) > 2]
     if not keys:
         return rq.description, list(rq.keywords)
     description = rq.description
     if description and any(k in normalize(description) for k in keys):
-        description = explicit.description if explicit.exclusions else ""
-        notes.append("the model's description named an excluded thing: the query without "
-                     "its exclusion clauses is embedded instead")
+        description = ""
+        notes.append("the model's description named an excluded thing: the query is "
+                     "embedded instead")
     keywords = []
     for kw in rq.keywords:
         nk = normalize(kw)
