@@ -14,3 +14,33 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     ).stdout
     assert "Ibuprofen" in out or "Paracetamol" in out or "Sumatriptan" in out
     assert "why not d06: must treats headache" in out
+
+
+def run_example(name: str, *args: str) -> str:
+    """Offline and without a model: ROLECALL_MODEL unset, the local port one nobody uses."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ROLECALL_MODEL"}
+    env["ROLECALL_LLM_PORT"] = "9"
+    return subprocess.run(
+        [sys.executable, str(HERE / name), *args],
+        capture_output=True, text=True, timeout=300, check=True, env=env,
+    ).stdout
+
+
+def test_chatbot_runs_and_asks_back() -> None:
+    out = run_example("chatbot.py", "drugs", "a drug that treats headaches")
+    assert "rewriter: rule rewriter" in out  # says which rewriter ran
+    assert "bot asks:" in out  # "drugs" is too vague to act on
+    assert "must treats headache" in out
+
+
+def test_rag_app_prompt_carries_the_explanations() -> None:
+    out = run_example("rag_app.py")
+    assert "Sources:" in out and "qualifies: must treats nausea" in out
+    assert "no model configured" in out  # nothing pretends to have answered
+
+
+def test_langchain_rag_runs() -> None:
+    out = run_example("langchain_rag.py")
+    assert "--- system" in out and "why:" in out and "[1]" in out

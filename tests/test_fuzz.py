@@ -30,3 +30,18 @@ def test_any_text_gives_results_or_a_typed_error(tiny: Retriever, query: str, k:
     assert len(result.hits) <= k
     assert all(0.0 <= h.score <= 1.0 for h in result.hits)
     assert len({h.id for h in result.hits}) == len(result.hits)
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(query=QUERIES, k=st.integers(min_value=-5, max_value=50))
+def test_the_agent_too(tiny: Retriever, query: str, k: int) -> None:
+    from rolecall import Agent
+
+    try:
+        result = Agent(tiny).search(query, k=k)
+    except InvalidQueryError as exc:
+        assert str(exc)
+        return
+    assert len(result.hits) <= k and result.plan.steps and result.plan.spent is not None
+    assert len({h.id for h in result.hits}) == len(result.hits)

@@ -18,6 +18,7 @@ from .errors import (
     IndexVersionError,
     InvalidQueryError,
     KnowledgeGraphError,
+    LLMCallError,
     LLMError,
     MissingDependencyError,
     RewriteError,
@@ -40,6 +41,7 @@ from .explain import (
 from .graph import Entity, KnowledgeGraph, Relation
 from .index import Index
 from .judge import LLMJudge
+from .llm_client import LLMClient
 from .query import (
     SCHEMA_VERSION,
     AttributeFilter,
@@ -52,6 +54,7 @@ from .query import (
     RoleQuery,
 )
 from .retriever import Retriever
+from .rewrite.auto import rewriter_from_env
 from .rewrite.base import Catalog, Message, Rewriter
 from .rewrite.cache import RewriteCache
 from .rewrite.llm import LLMRewriter
@@ -88,6 +91,8 @@ __all__ = [
     "InvalidQueryError",
     "KnowledgeGraph",
     "KnowledgeGraphError",
+    "LLMCallError",
+    "LLMClient",
     "LLMError",
     "LLMJudge",
     "LLMRewriter",
@@ -112,4 +117,5 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "Spend",
     "read_corpus",
+    "rewriter_from_env",
 ]

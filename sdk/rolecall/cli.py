@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="systems side by side on a BEIR-layout data set")
     ev.add_argument("data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     ev.add_argument("--split", default="test")
+    ev.add_argument("--limit", type=int, help="only the first N queries (in file order)")
     ev.add_argument("--index", help="index directory (default .rolecall/eval/<name>)")
     ev.add_argument("--rebuild", action="store_true")
     ev.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files, as for index")
@@ -141,6 +142,10 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{name:20s} {what}")
         return 0
     ds = ev.load_beir(args.data, split=args.split)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise SystemExit("--limit must be a positive number of queries")
+        ds.queries = ds.queries[: args.limit]
     path = Path(args.index or Path(".rolecall") / "eval" / ds.name)
     index = None
     if not args.rebuild:
@@ -176,6 +181,8 @@ def _eval(args: argparse.Namespace) -> int:
     )
     reports = ev.report(runs, ds)
     title = f"{ds.name} ({args.split}): {len(ds.queries)} queries, {len(ds.documents)} documents"
+    if args.limit is not None:
+        title += f" (--limit {args.limit}: the first queries only)"
     if args.markdown:
         Path(args.markdown).write_text(ev.to_markdown(reports, title), encoding="utf-8")
     if args.run:

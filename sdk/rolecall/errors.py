@@ -10,6 +10,7 @@ RolecallError
 │   ├── IndexCorruptError       an index file is missing, truncated or unreadable (names the file)
 │   └── IndexVersionError       the index was written by an incompatible schema version
 ├── MissingDependencyError      an optional extra is not installed (names the extra)
+├── LLMCallError                one LLMClient request failed after its retries (the reason)
 └── RewriteError                the query rewriter failed and strict mode was asked for
     └── LLMError                the LLM call failed after retries (only in strict mode)
 ```
@@ -30,6 +31,7 @@ __all__ = [
     "IndexVersionError",
     "InvalidQueryError",
     "KnowledgeGraphError",
+    "LLMCallError",
     "LLMError",
     "MissingDependencyError",
     "RewriteError",
@@ -98,6 +100,12 @@ class MissingDependencyError(RolecallError, ImportError):
 
 class RewriteError(RolecallError):
     """Rewriting failed and the caller asked for strict mode (no rule fallback)."""
+
+
+class LLMCallError(RolecallError):
+    """One `LLMClient` request failed after its retries; the message is the last reason.
+    The rewriter and the judge turn it into a fallback or a degradation; callers of
+    `LLMClient` directly catch it."""
 
 
 class LLMError(RewriteError):

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -170,18 +171,12 @@ class Index:
                 f"no rolecall index at {root} ({hint}); build one with "
                 f"`rolecall index CORPUS.jsonl --out {root}` or Index.build()"
             )
-        name = current.read_text("utf-8").strip()
-        directory = root / name
-        if not name.startswith("gen-") or not directory.is_dir():
-            raise IndexCorruptError(
-                f"CURRENT names {name!r}, which is not a generation folder; rebuild", path=current
-            )
-        return cls(root, directory, embedder)
+        return cls(root, _generation_dir(root), embedder)
 
     def refresh(self) -> Index:
         """The newest generation of the same root (self if nothing changed)."""
-        name = (self.root / _CURRENT).read_text("utf-8").strip()
-        if self.root / name == self.directory:
+        directory = _generation_dir(self.root)
+        if directory == self.directory:
             return self
         return Index.open(self.root, embedder=self._embedder)
 
@@ -356,6 +351,23 @@ def _load_npy(path: Path, *, expected: int) -> np.ndarray:
     if arr.shape != (expected,):
         raise IndexCorruptError(f"has {arr.shape} entries, expected {expected}", path=path)
     return arr
+
+
+_GEN_RE = re.compile(r"^gen-\d{6}$")
+
+
+def _generation_dir(root: Path) -> Path:
+    """The folder CURRENT names — only ever a `gen-NNNNNN` child of root: a CURRENT file
+    edited to point elsewhere ("gen-1/../../etc") is refused, never followed."""
+    current = root / _CURRENT
+    name = current.read_text("utf-8").strip()
+    directory = root / name
+    if not _GEN_RE.match(name) or not directory.is_dir():
+        raise IndexCorruptError(
+            f"CURRENT names {name!r}, which is not a generation folder of this index; "
+            "rebuild the index", path=current,
+        )
+    return directory
 
 
 def _read_links(path: Path, count: int) -> list[DocLinks]:

@@ -30,15 +30,11 @@ from tenacity import (
     wait_exponential,
 )
 
-from .errors import InvalidQueryError
+from .errors import InvalidQueryError, LLMCallError
 
 __all__ = ["LLMCallError", "LLMClient", "Structured"]
 
 Structured = Literal["auto", "json_schema", "json_object", "none"]
-
-
-class LLMCallError(Exception):
-    """The provider could not give a reply (after retries); carries the reason."""
 
 
 def _litellm() -> Any:
