@@ -180,3 +180,21 @@ def test_prompt_injection_cannot_widen_results(demo: Retriever) -> None:
     for hit in result.hits:  # every hit meets the constraint the user stated
         checks = [c for c in hit.explanation.checks if c.kind == "relation"]
         assert checks and all(c.satisfied for c in checks), hit.id
+
+
+@pytest.mark.parametrize("name", ["docs.jsonl", "ids.json", "kg.json", "links.jsonl",
+                                  "fields.json", "offsets.npy", "embeddings.npy",
+                                  "manifest.json"])
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_every_damaged_index_file_is_named(
+    tiny_index_path: Path, tmp_path: Path, name: str, damage: str
+) -> None:
+    root = copy_index(tiny_index_path, tmp_path / "idx")
+    path = root / (root / "CURRENT").read_text().strip() / name
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+    with pytest.raises(IndexCorruptError) as err:
+        Retriever.open(root).search("a drug that treats headaches")
+    assert name in str(err.value) and "rebuild" in str(err.value)

@@ -149,14 +149,31 @@ class Index:
         self.links = _read_links(directory / "links.jsonl", m.count)
         self.entity_docs = invert_links(self.links)
         self._metadata: list[dict[str, Any]] | None = None
-        self._fields: set[str] | None = None
+        # Everything a reader needs is read or opened now: a writer may delete this
+        # generation once two newer ones exist, and open descriptors and memory maps outlive
+        # the unlink (POSIX), so a long-lived reader keeps answering from its generation.
+        self._fields: set[str] = set(_read_json(directory / "fields.json"))
         self._verdicts: dict[Any, Any] = {}
         self._passing: dict[tuple[str, ...], frozenset[int]] = {}
         self._docs_path = directory / "docs.jsonl"
-        if self._docs_path.stat().st_size != int(self._offsets[-1]):
+        try:
+            self._docs_fd = os.open(self._docs_path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise IndexCorruptError(
+                "document store is missing; rebuild the index", path=self._docs_path
+            ) from None
+        self._docs_size = os.fstat(self._docs_fd).st_size
+        if self._docs_size != int(self._offsets[-1]):
+            os.close(self._docs_fd)
             raise IndexCorruptError(
                 "document store is truncated or was changed; rebuild", path=self._docs_path
             )
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_docs_fd", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -201,9 +218,7 @@ class Index:
 
     def document(self, ordinal: int) -> Document:
         start, end = int(self._offsets[ordinal]), int(self._offsets[ordinal + 1])
-        with self._docs_path.open("rb") as fh:
-            fh.seek(start)
-            raw = fh.read(end - start)
+        raw = os.pread(self._docs_fd, end - start, start)  # thread-safe: no shared offset
         try:
             return Document.model_validate_json(raw)
         except ValueError as exc:
@@ -214,14 +229,13 @@ class Index:
     def metadata(self) -> list[dict[str, Any]]:
         """Every document's metadata, by ordinal (read once, on first use)."""
         if self._metadata is None:
-            with self._docs_path.open("rb") as fh:
-                self._metadata = [json.loads(line).get("metadata", {}) for line in fh]
+            data = os.pread(self._docs_fd, self._docs_size, 0)
+            self._metadata = [json.loads(line).get("metadata", {})
+                              for line in data.splitlines() if line.strip()]
         return self._metadata
 
     def metadata_fields(self) -> set[str]:
         """Metadata keys in use (`entities` excluded: it is the graph's), from fields.json."""
-        if self._fields is None:
-            self._fields = set(_read_json(self.directory / "fields.json"))
         return self._fields
 
     def graph_verdict(
