@@ -186,3 +186,28 @@ def test_budget_and_agent_validate_input(tiny: Retriever) -> None:
     rq = RoleQuery.plain("headache")
     result = Agent(tiny).search(rq, k=2)
     assert result.plan.steps[0].detail.startswith("RoleQuery given")
+
+
+def test_two_order_judging_demotes_only_on_agreement() -> None:
+    """The merge logic of `orders=2` (scripted replies: this checks our bookkeeping, not a
+    model): a candidate is a violator only if both orders say so."""
+    from rolecall.judge import Candidate
+
+    def reply(flags: list[bool]) -> tuple[str, str]:
+        import json
+
+        return ("reply", json.dumps({"verdicts": [
+            {"passage": i + 1, "reason": f"p{i + 1}", "violates": f}
+            for i, f in enumerate(flags)]}))
+
+    cands = [Candidate(id=c, title=c, window=f"text {c}") for c in ("a", "b", "c")]
+    rq = RoleQuery(text="x, excluding y", exclusions=[{"text": "y"}])
+    # Forward order a, b, c flags a and b; reversed order c, b, a flags c and a.
+    with FakeLLM(reply([True, True, False]), reply([True, False, True])) as fake:
+        judge = LLMJudge("openai/fake", api_base=fake.api_base, cache=False, orders=2)
+        result = judge.judge(rq, cands)
+    assert result.calls == 2 and len(fake.requests) == 2
+    assert {k: v for k, (v, _) in result.verdicts.items()} == {"a": True, "b": False, "c": False}
+    assert "disagree" in result.verdicts["b"][1]
+    with pytest.raises(InvalidQueryError):
+        LLMJudge("openai/fake", api_base="http://127.0.0.1:9/v1", orders=3)

@@ -241,7 +241,7 @@ class Agent:
         assert self.judge is not None
         if not rq.exclusions or not result.hits:
             return
-        if not tracker.allows_llm_call():
+        if not tracker.allows_llm_call(self.judge.orders):
             steps.append(AgentStep(
                 kind="budget", detail=f"judge skipped: {', '.join(tracker.exhausted)} exhausted"
             ))

@@ -51,10 +51,10 @@ class BudgetTracker:
             return None
         return max(0.0, self.budget.max_seconds - self.elapsed())
 
-    def allows_llm_call(self) -> bool:
-        """Whether one more LLM call fits; records the limit that says no."""
+    def allows_llm_call(self, calls: int = 1) -> bool:
+        """Whether `calls` more LLM calls fit; records the limit that says no."""
         b = self.budget
-        if b.max_llm_calls is not None and self.llm_calls >= b.max_llm_calls:
+        if b.max_llm_calls is not None and self.llm_calls + calls > b.max_llm_calls:
             return self._refuse("llm_calls")
         if b.max_tokens is not None and self.tokens >= b.max_tokens:
             return self._refuse("tokens")

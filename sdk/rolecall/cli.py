@@ -173,7 +173,8 @@ def _eval(args: argparse.Namespace) -> int:
         if isinstance(candidate, LLMRewriter):
             llm = candidate
         print(f"llm system: {why}", file=sys.stderr)
-    judge = _eval_judge(args.judgements) if "agent-llm" in systems else None
+    judged = {"agent-llm", "agent-judge2"} & set(systems)
+    judge = _eval_judge(args.judgements) if judged else None
     runs = ev.run_systems(
         retriever, ds, systems, k=args.k, rewrites=rewrites, llm=llm, judge=judge,
         record_to=args.rewrites if args.record_rewrites else None,

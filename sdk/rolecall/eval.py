@@ -194,6 +194,8 @@ SYSTEMS: dict[str, str] = {
     "agent": "the agent loop, rule rewriter, cheap verification only (no LLM)",
     "agent-llm": "the agent loop, LLM rewrite (as for llm) + one LLM judge call "
                  "(--judgements, else the model)",
+    "agent-judge2": "the agent loop, rule rewrite + the judge asked in two orders, "
+                    "demoting on agreement (2 calls)",
 }
 #: ablations: which part removes the association errors.
 ABLATIONS: dict[str, str] = {
@@ -272,7 +274,7 @@ def run_systems(
                         "configured (set ROLECALL_MODEL or start `make llm`)")
             runs.append(run)
             continue
-        if name == "agent-llm" and judge is None:
+        if name in ("agent-llm", "agent-judge2") and judge is None:
             run.note = ("skipped: no judge — give --judgements, set ROLECALL_MODEL or start "
                         "`make llm`")
             runs.append(run)
@@ -281,7 +283,15 @@ def run_systems(
         if name.startswith("agent"):
             from .agent import Agent
 
-            agent = Agent(retriever, judge=judge if name == "agent-llm" else None)
+            used = None
+            if name == "agent-llm":
+                used = judge
+            elif name == "agent-judge2":
+                import copy
+
+                used = copy.copy(judge)  # same client and cache, asked in both orders
+                used.orders = 2
+            agent = Agent(retriever, judge=used)
         with progress_bar(name, total=len(dataset.queries), enabled=progress) as advance:
             for q in dataset.queries:
                 t = time.perf_counter()
@@ -317,6 +327,10 @@ def run_systems(
                         res = retriever.search(rq, k=k)
                 elif agent is not None:
                     res = agent.search(q.text, k=k)
+                    run.llm_calls += sum(
+                        max(agent.judge.orders if agent.judge else 1, s.llm_calls)
+                        for s in res.plan.steps if s.kind == "judge"
+                    )
                 else:
                     rq = retriever.rewrite(q.text)
                     per_system: dict[str, dict[str, Any]] = {
