@@ -35,16 +35,23 @@ QUERIES = ["a drug that treats headaches", "allergy medicine without drowsiness"
 WRITER = textwrap.dedent("""
     import sys
     from rolecall import Document, Index
-    root, mode = sys.argv[1], sys.argv[2]
+    root = sys.argv[1]
     docs = [Document(id=f"k{i}", text=f"crash test document {i} about headaches and sleep "
                      + "filler " * 40) for i in range(3000)]
     print("start", flush=True)
-    if mode == "add":
-        Index.open(root).add(docs, progress=False)
-    else:
-        Index.build(root, docs, progress=False)
+    Index.open(root).add(docs, progress=False)
     print("done", flush=True)
 """)
+
+
+def _crash_corpus(path: Path) -> Path:
+    import json
+
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(8000):  # embedding these takes well over the last kill point
+            fh.write(json.dumps({"_id": f"k{i}", "title": "", "text": f"crash test document "
+                                 f"{i} about headaches and sleep " + "filler " * 40}) + "\n")
+    return path
 
 
 def _answers(root: Path) -> list[list[str]]:
@@ -52,19 +59,28 @@ def _answers(root: Path) -> list[list[str]]:
     return [r.search(q, k=3).ids for q in QUERIES]
 
 
-@pytest.mark.parametrize("mode", ["add", "build"])
+@pytest.mark.parametrize("mode", ["add", "index"])
 def test_kill_9_during_a_write_leaves_the_previous_index_answering(
     tiny_index_path: Path, tmp_path: Path, mode: str
 ) -> None:
+    """A real writer process killed with SIGKILL at several points: `Index.add`, and the
+    `rolecall index` command rebuilding over the existing index."""
     root = copy_index(tiny_index_path, tmp_path / "idx")
     before = _answers(root)
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER, encoding="utf-8")
-    # Kill points spread over the write: embedding, tantivy, the generation's files.
-    for delay in (0.5, 2.0, 4.0):
-        p = subprocess.Popen([sys.executable, str(script), str(root), mode],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert p.stdout is not None and p.stdout.readline().strip() == "start"
+    if mode == "add":
+        script = tmp_path / "writer.py"
+        script.write_text(WRITER, encoding="utf-8")
+        cmd = [sys.executable, str(script), str(root)]
+        delays = (0.5, 2.0, 4.0)  # after "start": embedding, tantivy, the generation's files
+    else:
+        corpus = _crash_corpus(tmp_path / "corpus.jsonl")
+        cli = Path(sys.executable).parent / "rolecall"
+        cmd = [str(cli), "index", str(corpus), "--out", str(root), "--no-progress"]
+        delays = (4.0, 8.0, 12.0)  # from launch: imports and model load take ~3 s
+    for delay in delays:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if mode == "add":
+            assert p.stdout is not None and p.stdout.readline().strip() == "start"
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=60)
