@@ -7,12 +7,16 @@ corrupt or outdated entry is a miss, never an exception in the host application.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Protocol
+
+from .errors import CorpusError
+from .jsonl import read_jsonl
 
 __all__ = ["JsonlCache", "SqliteCache", "TextCache", "default_cache_dir"]
 
@@ -82,9 +86,6 @@ class JsonlCache:
         self._lock = threading.Lock()
         self._data: dict[str, str] = {}
         if self.path.exists():
-            from .errors import CorpusError
-            from .jsonl import read_jsonl
-
             for lineno, rec in read_jsonl(self.path, CorpusError):
                 if not isinstance(rec.get("key"), str) or not isinstance(rec.get("value"), str):
                     raise CorpusError("a cache line needs string 'key' and 'value'",
@@ -95,8 +96,6 @@ class JsonlCache:
         return self._data.get(key)
 
     def put_text(self, key: str, value: str) -> None:
-        import json
-
         with self._lock:
             self._data[key] = value
             self.path.parent.mkdir(parents=True, exist_ok=True)
