@@ -44,7 +44,7 @@ from .query import RoleQuery
 from .retriever import Retriever, _check_text, _messages, _query_text
 from .rewrite.base import Message
 from .rewrite.rules import RuleRewriter
-from .verify import best_passages, sentences
+from .verify import Passage, best_passages, sentences
 
 __all__ = ["Agent"]
 
@@ -107,9 +107,9 @@ class Agent:
         ))
         if self.relax:
             result, rq, overrides = self._relax(result, rq, k, overrides, steps)
-        self._verify(result, rq, steps)
+        passages = self._verify(result, rq, steps)
         if self.judge is not None:
-            self._judge(result, rq, tracker, steps, degraded)
+            self._judge(result, rq, passages, tracker, steps, degraded)
         if self.clarify:
             c = clarification(rq, result.plan.grounding, self.retriever.index.kg, msgs)
             if c is not None:
@@ -209,9 +209,12 @@ class Agent:
             result, rq, overrides = relaxed, new_rq, new_overrides
         return result, rq, overrides
 
-    def _verify(self, result: SearchResult, rq: RoleQuery, steps: list[AgentStep]) -> None:
+    def _verify(
+        self, result: SearchResult, rq: RoleQuery, steps: list[AgentStep]
+    ) -> dict[str, list[Passage]]:
+        """Passages per verified hit id (also the judge's windows)."""
         if not rq.exclusions or not result.hits:
-            return
+            return {}
         t = time.perf_counter()
         window = result.hits[: self.verify_window]
         passages = best_passages([h.text for h in window], rq.exclusions,
@@ -229,11 +232,13 @@ class Agent:
             detail=f"located {len(rq.exclusions)} exclusion(s) in {len(window)} hits: "
                    f"{named} name one (reported, not demoted)",
         ))
+        return {hit.id: found for hit, found in zip(window, passages, strict=True)}
 
     def _judge(
         self,
         result: SearchResult,
         rq: RoleQuery,
+        passages: dict[str, list[Passage]],
         tracker: BudgetTracker,
         steps: list[AgentStep],
         degraded: list[Degradation],
@@ -249,7 +254,7 @@ class Agent:
         result.hits.sort(key=lambda h: -h.score)
         top = result.hits[: self.judge.window]
         t = time.perf_counter()
-        verdict = self.judge.judge(rq, [_candidate(h, rq) for h in top],
+        verdict = self.judge.judge(rq, [_candidate(h, passages.get(h.id, [])) for h in top],
                                    deadline=tracker.remaining_seconds())
         tracker.charge(verdict.calls, verdict.tokens)
         if verdict.error:
@@ -308,15 +313,13 @@ def _demote(hit: Hit, keep: float) -> None:
     e.penalty = round(1 - (1 - e.penalty) * keep, 4)
 
 
-def _candidate(hit: Hit, rq: RoleQuery) -> Candidate:
+def _candidate(hit: Hit, passages: Sequence[Passage]) -> Candidate:
     """The judge's window: the first sentence (what the document is) and the sentences that
     best match each exclusion (found by verification)."""
     parts = sentences(hit.text)[:1]
-    for c in hit.explanation.checks:
-        if c.constraint.startswith("verify:") and "“" in c.evidence:
-            s = c.evidence.split("“", 1)[1].rsplit("”", 1)[0]
-            if s not in parts:
-                parts.append(s)
+    for p in passages:
+        if p.short not in parts:
+            parts.append(p.short)
     return Candidate(id=hit.id, title=hit.title, window=" … ".join(parts))
 
 

@@ -54,10 +54,14 @@ class Passage:
     strength: float
     verbatim: bool
 
+    @property
+    def short(self) -> str:
+        """The sentence, cut to 160 characters (for explanations and the judge's window)."""
+        return self.sentence if len(self.sentence) <= 160 else self.sentence[:157] + "…"
+
     def describe(self) -> str:
         how = "names it" if self.verbatim else f"cos {self.strength:.2f}"
-        sentence = self.sentence if len(self.sentence) <= 160 else self.sentence[:157] + "…"
-        return f"“{sentence}” ({how})"
+        return f"“{self.short}” ({how})"
 
 
 def best_passages(
