@@ -10,6 +10,8 @@ at 100k documents is ~20 ms cheaper than a term set of tens of thousands of ordi
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,7 +20,7 @@ import tantivy
 
 from ..errors import IndexCorruptError
 
-__all__ = ["LexicalIndex"]
+__all__ = ["LexicalIndex", "analyze", "positioned_tokens"]
 
 _ANALYZER = "rolecall_en"
 _FIELDS = ("title", "body")
@@ -38,6 +40,37 @@ def _analyzer() -> tantivy.TextAnalyzer:
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
+
+
+#: tantivy's simple tokenizer splits on every character that is not alphanumeric.
+_WORD = re.compile(r"[^\W_]+")
+_SHARED = threading.local()
+
+
+@functools.lru_cache(maxsize=262_144)
+def _analyze_word(word: str) -> tuple[str, ...]:
+    analyzer = getattr(_SHARED, "analyzer", None)
+    if analyzer is None:
+        analyzer = _SHARED.analyzer = _analyzer()
+    return tuple(analyzer.analyze(word))
+
+
+def analyze(text: str) -> list[str]:
+    """The index analyzer's tokens for `text` (lowercased, folded, stemmed, no stopwords)."""
+    return [tok for _, tok in positioned_tokens(text)]
+
+
+def positioned_tokens(text: str) -> list[tuple[int, str]]:
+    """(position, token) as the index stores them: a stopword or an over-long word keeps its
+    position, so "rite of spring" is `rite` at 0 and `spring` at 2 and a phrase query must
+    say so.  Words are analysed one at a time (every filter is per token), memoised."""
+    out: list[tuple[int, str]] = []
+    pos = 0
+    for match in _WORD.finditer(text):
+        for tok in _analyze_word(match.group()):
+            out.append((pos, tok))
+        pos += 1
+    return out
 
 
 def _schema() -> tantivy.Schema:
@@ -117,14 +150,17 @@ class LexicalIndex:
                 )
         return tantivy.Query.boolean_query(clauses) if clauses else None
 
-    def _phrase_query(self, tokens: Sequence[str]) -> tantivy.Query | None:
+    def _phrase_query(self, phrase: str) -> tantivy.Query | None:
+        tokens = positioned_tokens(phrase)
         if not tokens:
             return None
         if len(tokens) == 1:
-            return self._terms_query(tokens)
+            return self._terms_query([tokens[0][1]])
+        first = tokens[0][0]
+        words = [(pos - first, tok) for pos, tok in tokens]
         return tantivy.Query.boolean_query(
             [
-                (tantivy.Occur.Should, tantivy.Query.phrase_query(self._schema, f, list(tokens)))
+                (tantivy.Occur.Should, tantivy.Query.phrase_query(self._schema, f, words))
                 for f in _FIELDS
             ]
         )
@@ -163,7 +199,7 @@ class LexicalIndex:
             else:
                 post_block = blocked_set
         for phrase in must_not_phrases:
-            pq = self._phrase_query(self.tokens(phrase))
+            pq = self._phrase_query(phrase)
             if pq is not None:
                 clauses.append((tantivy.Occur.MustNot, pq))
         query = tantivy.Query.boolean_query(clauses)
@@ -184,7 +220,7 @@ class LexicalIndex:
 
     def phrase_scores(self, phrase: str, ords: Iterable[int]) -> dict[int, float]:
         """BM25 of `phrase` (as a phrase) for the given ordinals; absent = no match."""
-        pq = self._phrase_query(self.tokens(phrase))
+        pq = self._phrase_query(phrase)
         ords = list(ords)
         if pq is None or not ords:
             return {}

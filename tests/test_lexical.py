@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import pytest
+from rolecall.legs.lexical import LexicalIndex, analyze, positioned_tokens
+
+
+@pytest.fixture
+def lexical(tmp_path: Path) -> LexicalIndex:
+    ix = LexicalIndex.create(tmp_path / "lex")
+    ix.add([
+        (0, "Stravinsky", "The Rite of Spring premiered in Paris in 1913."),
+        (1, "Notes", "A rite; spring came early that year."),
+        (2, "Ballet", "Spring rite, reversed."),
+        (3, "Firebird", "The Firebird premiered in Paris in 1910."),
+    ])
+    return ix
+
+
+def test_positions_keep_the_gaps_stopwords_leave() -> None:
+    assert positioned_tokens("The Rite of Spring") == [(1, "rite"), (3, "spring")]
+    assert analyze("The Rite of Spring") == ["rite", "spring"]
+
+
+def test_a_phrase_with_a_stopword_matches_the_phrase_only(lexical: LexicalIndex) -> None:
+    # Before positions were kept, "rite of spring" was the phrase "rite spring": it missed
+    # document 0, which says exactly that, and would have matched "rite spring".
+    assert set(lexical.phrase_scores("rite of spring", [0, 1, 2, 3])) == {0}
+    hits = lexical.search("premiered paris", 10, must_not_phrases=["Rite of Spring"])
+    assert [o for o, _ in hits] == [3]
+
+
+def test_analyzer_tokens_match_tantivys(lexical: LexicalIndex) -> None:
+    text = "Thénardier's well-known café: 2.5 mg of aspirin_like compounds, in the 1900s"
+    assert analyze(text) == lexical.tokens(text)
