@@ -7,10 +7,12 @@ their names are not part of the API except `rolecall.testing` and `rolecall.eval
 from __future__ import annotations
 
 from .agent import Agent
+from .backend import Backend
 from .budget import Budget
 from .documents import Document, read_corpus
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import (
+    BackendError,
     CorpusError,
     IndexCorruptError,
     IndexError_,
@@ -64,6 +66,8 @@ from .settings import SearchSettings
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backend",
+    "BackendError",
     "SCHEMA_VERSION",
     "Agent",
     "AgentStep",

@@ -102,7 +102,7 @@ def run_demo(
     r = open_demo(out, rewriter=rewriter)
     console.print(
         f"[bold]rolecall demo[/bold] — {len(r.index)} documents, "
-        f"{r.index.manifest.entities} entities, {r.index.manifest.relations} relations; "
+        f"{len(r.index.kg.entities)} entities, {len(r.index.kg.relations)} relations; "
         f"rewriter: {r.rewriter.name}\n"
         "[green]✓[/green] a wanted document, [red]✗[/red] an associated-but-wrong one.\n"
     )

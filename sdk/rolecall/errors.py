@@ -8,7 +8,8 @@ RolecallError
 ├── IndexError_
 │   ├── IndexNotFoundError      no rolecall index at the given path
 │   ├── IndexCorruptError       an index file is missing, truncated or unreadable (names the file)
-│   └── IndexVersionError       the index was written by an incompatible schema version
+│   ├── IndexVersionError       the index was written by an incompatible schema version
+│   └── BackendError            a database backend failed: connection, server, schema or query
 ├── MissingDependencyError      an optional extra is not installed (names the extra)
 ├── LLMCallError                one LLMClient request failed after its retries (the reason)
 └── RewriteError                the query rewriter failed and strict mode was asked for
@@ -24,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "BackendError",
     "CorpusError",
     "IndexCorruptError",
     "IndexError_",
@@ -85,6 +87,11 @@ class IndexCorruptError(IndexError_):
 
 class IndexVersionError(IndexError_):
     """The index was written with a schema version this rolecall cannot read."""
+
+
+class BackendError(IndexError_):
+    """A database backend (PostgreSQL) could not connect, start, or run a statement; the
+    message carries the server's reason."""
 
 
 class MissingDependencyError(RolecallError, ImportError):

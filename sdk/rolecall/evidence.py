@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backend import DenseLeg, LexicalLeg, LinksView
 from .explain import ConstraintCheck
-from .graph import DocLinks
-from .legs.dense import DenseIndex
-from .legs.lexical import LexicalIndex
 from .query import Exclusion
 
 __all__ = ["EvidenceWeights", "ExclusionEvidence", "exclusion_evidence"]
@@ -60,13 +58,13 @@ def exclusion_evidence(
     exclusions: Sequence[Exclusion],
     candidates: Sequence[int],
     *,
-    lexical: LexicalIndex | None,
-    dense: DenseIndex | None,
+    lexical: LexicalLeg | None,
+    dense: DenseLeg | None,
     query_vec: np.ndarray | None,
     original_vec: np.ndarray | None,
     exclusion_vecs: np.ndarray | None,
     entity_ids: dict[int, str],
-    links: Sequence[DocLinks],
+    links: LinksView,
     weights: EvidenceWeights = EvidenceWeights(),
 ) -> ExclusionEvidence:
     out = ExclusionEvidence()

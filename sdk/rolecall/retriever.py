@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import Backend
 from .documents import Document
 from .embedding import Embedder
 from .errors import InvalidQueryError, RolecallError
@@ -37,6 +38,9 @@ _MAX_QUERY_CHARS = 4_000
 class Retriever:
     """Search an index with role-aware rewriting.
 
+    `index` is any `Backend`: the embedded `Index` (`Retriever.open` / `Retriever.build`) or
+    `rolecall_postgres.PostgresIndex`; the search means the same on both.
+
     ```python
     r = Retriever.build("idx", documents, kg=KnowledgeGraph.load(["kg.jsonl"]))
     result = r.search("a drug that treats headaches", k=5)
@@ -50,21 +54,21 @@ class Retriever:
 
     def __init__(
         self,
-        index: Index,
+        index: Backend,
         *,
         rewriter: Rewriter | None = None,
         settings: SearchSettings | None = None,
         evidence: EvidenceWeights | None = None,
         **overrides: Any,
     ) -> None:
-        self.index = index
+        self.index: Backend = index
         self.rewriter: Rewriter = rewriter or RuleRewriter()
         base = settings or SearchSettings()
         base.validate()
         self.settings = base.override(**overrides) if overrides else base
         self.evidence = evidence or EvidenceWeights()
         self._catalog: Catalog | None = None
-        self._catalog_index: Index | None = None
+        self._catalog_index: Backend | None = None
 
     # -- constructors ----------------------------------------------------------------------------
 
@@ -384,7 +388,7 @@ def _messages(history: Sequence[Message | dict[str, str]]) -> list[Message]:
     return out
 
 
-def _vocabulary_checker(index: Index) -> Any:
+def _vocabulary_checker(index: Backend) -> Any:
     def in_vocab(value: str) -> bool:
         toks = index.lexical.tokens(value)
         return bool(toks) and all(index.lexical.doc_freq(t) > 0 for t in toks)

@@ -157,7 +157,7 @@ class LexicalIndex:
         if len(tokens) == 1:
             return self._terms_query([tokens[0][1]])
         first = tokens[0][0]
-        words = [(pos - first, tok) for pos, tok in tokens]
+        words: list[str | tuple[int, str]] = [(pos - first, tok) for pos, tok in tokens]
         return tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Should, tantivy.Query.phrase_query(self._schema, f, words))

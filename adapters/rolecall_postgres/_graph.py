@@ -1,0 +1,106 @@
+"""The graph verdict in SQL: is-a closure and k-hop relation reach as recursive CTEs.
+
+Mirrors `rolecall.graph.KnowledgeGraph.evaluate` step for step, so the same query allows and
+blocks the same documents on both backends:
+
+* candidates are the entities documents are about, of the wanted type when one is asked
+  (the entity is the type, is a kind of it, or its type is a kind of it);
+* `holds(e, relation, o)`: some entity reachable from `e` *or any of its is-a ancestors* by
+  1..max_hops edges of that relation (backwards for object-role constraints) is `o` or a kind
+  of `o`;
+* allowed = documents about candidates for which every must-constraint holds; blocked =
+  documents about candidates for which a must-not constraint holds, with the reason.
+"""
+
+from __future__ import annotations
+
+from rolecall.graph import GraphVerdict, describe_relation
+from rolecall.query import Direction, Polarity, RelationConstraint
+
+from ._db import Database
+
+__all__ = ["graph_verdict"]
+
+_ABOUT_ENTITIES = """
+SELECT DISTINCT a.entity FROM rc_about a JOIN rc_entities e ON e.id = a.entity"""
+
+_OF_TYPE = """
+WITH RECURSIVE kinds(id) AS (
+    SELECT %(type)s::text
+    UNION SELECT i.child FROM rc_isa i JOIN kinds k ON i.parent = k.id)
+SELECT DISTINCT a.entity FROM rc_about a JOIN rc_entities e ON e.id = a.entity
+WHERE e.id IN (SELECT id FROM kinds) OR e.type IN (SELECT id FROM kinds)"""
+
+
+def _holders_sql(near: str, far: str) -> str:
+    # `near`/`far` are the two constant column names of rc_edges, never user input.
+    return f"""
+WITH RECURSIVE
+  start(e, n) AS (
+    SELECT c, c FROM unnest(%(cands)s::text[]) AS c
+    UNION SELECT s.e, i.parent FROM start s JOIN rc_isa i ON i.child = s.n),
+  walk(e, n, hops) AS (
+    SELECT s.e, x.{far}, 1 FROM start s
+      JOIN rc_edges x ON x.{near} = s.n AND x.relation = %(rel)s
+    UNION
+    SELECT w.e, x.{far}, w.hops + 1 FROM walk w
+      JOIN rc_edges x ON x.{near} = w.n AND x.relation = %(rel)s
+      WHERE w.hops < %(hops)s),
+  targets(n) AS (
+    SELECT %(obj)s::text
+    UNION SELECT i.child FROM rc_isa i JOIN targets t ON i.parent = t.n)
+SELECT DISTINCT w.e FROM walk w JOIN targets t ON t.n = w.n"""
+
+
+_HOLDERS = {
+    Direction.SUBJECT: _holders_sql("subject", "object"),
+    Direction.OBJECT: _holders_sql("object", "subject"),
+}
+
+
+def _holders(db: Database, cands: list[str], rc: RelationConstraint, obj: str) -> set[str]:
+    if not cands:
+        return set()
+    rows = db.rows(
+        _HOLDERS[rc.direction],
+        {"cands": cands, "rel": rc.relation, "hops": rc.max_hops, "obj": obj},
+    )
+    return {r[0] for r in rows}
+
+
+def _docs(db: Database, entities: list[str]) -> list[tuple[str, int]]:
+    if not entities:
+        return []
+    return [(e, int(o)) for e, o in db.rows(
+        "SELECT entity, ord FROM rc_about WHERE entity = ANY(%s) ORDER BY entity, ord",
+        (entities,),
+    )]
+
+
+def graph_verdict(
+    db: Database, target_type: str | None, relations: list[tuple[RelationConstraint, str]]
+) -> GraphVerdict:
+    musts = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST]
+    nots = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST_NOT]
+    constraints = ([f"type {target_type}"] if target_type else []) + [
+        describe_relation(rc, o) for rc, o in relations
+    ]
+    if not target_type and not relations:
+        return GraphVerdict(allowed=None, blocked={}, constraints=[])
+    if target_type:
+        cands = sorted(r[0] for r in db.rows(_OF_TYPE, {"type": target_type}))
+    else:
+        cands = sorted(r[0] for r in db.rows(_ABOUT_ENTITIES))
+    good = list(cands)
+    for rc, o in musts:
+        good = sorted(_holders(db, good, rc, o))
+    allowed: set[int] | None = None
+    if target_type or musts:
+        allowed = {d for _, d in _docs(db, good)}
+    blocked: dict[int, str] = {}
+    for rc, o in nots:
+        for e, d in _docs(db, sorted(_holders(db, cands, rc, o))):
+            blocked.setdefault(d, f"{e} {rc.relation} {o}")
+    if allowed is not None:
+        allowed -= set(blocked)
+    return GraphVerdict(allowed=allowed, blocked=blocked, constraints=constraints)

@@ -1,0 +1,125 @@
+"""`Backend`: what a `Retriever` needs from the place documents live.
+
+Everything that decides what a search *means* (rewrite, grounding, fusion, exclusion evidence,
+explanations) stays in rolecall; a backend only stores documents and runs the legs and the
+symbolic filters.  Two implement it: the embedded `Index` (tantivy, memory-mapped vectors,
+networkx) and `rolecall_postgres.PostgresIndex` (tsvector, pgvector, recursive CTEs).  Legs
+address documents by *ordinal* — the 0-based position in load order — so allowed and blocked
+sets, fused rankings and evidence are plain sets of ints whichever backend produced them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from .documents import Document
+from .embedding import Embedder
+from .graph import DocLinks, GraphVerdict, KnowledgeGraph
+from .query import AttributeFilter, RelationConstraint
+
+__all__ = ["Backend", "DenseLeg", "LexicalLeg", "LinksView"]
+
+
+class LexicalLeg(Protocol):
+    """BM25 over title and body, with the index's analyzer."""
+
+    def search(
+        self,
+        text: str,
+        k: int,
+        *,
+        allowed: set[int] | None = None,
+        blocked: Iterable[int] = (),
+        must_not_phrases: Sequence[str] = (),
+    ) -> list[tuple[int, float]]:
+        """Top-k (ordinal, score) matching any token of `text`; `allowed`/`blocked` restrict
+        ordinals and a document containing any of `must_not_phrases` is left out."""
+        ...
+
+    def phrase_scores(self, phrase: str, ords: Iterable[int]) -> dict[int, float]:
+        """Score of `phrase` (as a phrase) in each of `ords` that contains it."""
+        ...
+
+    def tokens(self, text: str) -> list[str]:
+        ...
+
+    def doc_freq(self, token: str) -> int:
+        ...
+
+
+class DenseLeg(Protocol):
+    """Cosine similarity over normalised document embeddings."""
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        allowed: set[int] | None = None,
+        blocked: Iterable[int] = (),
+    ) -> list[tuple[int, float]]:
+        ...
+
+    def similarity(self, query: np.ndarray, ords: Iterable[int]) -> dict[int, float]:
+        ...
+
+
+class LinksView(Protocol):
+    """The entities each document is linked to, by ordinal."""
+
+    def __getitem__(self, ordinal: int, /) -> DocLinks:
+        ...
+
+
+class Backend(Protocol):
+    """A searchable set of documents: legs, symbolic filters and the documents themselves."""
+
+    @property
+    def kg(self) -> KnowledgeGraph:
+        """The graph grounding resolves against (entities, aliases, types, relations)."""
+        ...
+
+    @property
+    def lexical(self) -> LexicalLeg:
+        ...
+
+    @property
+    def dense(self) -> DenseLeg:
+        ...
+
+    @property
+    def links(self) -> LinksView:
+        ...
+
+    @property
+    def embedder(self) -> Embedder:
+        ...
+
+    def __len__(self) -> int:
+        ...
+
+    def ordinal(self, doc_id: str) -> int | None:
+        ...
+
+    def document(self, ordinal: int) -> Document:
+        ...
+
+    def metadata_fields(self) -> set[str]:
+        ...
+
+    def graph_verdict(
+        self, target_type: str | None, relations: list[tuple[RelationConstraint, str]]
+    ) -> GraphVerdict:
+        ...
+
+    def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
+        ...
+
+    def add(
+        self, documents: Iterable[Document | dict[str, Any]], *, progress: bool = True
+    ) -> Backend:
+        """Add documents; returns the backend to search from now on."""
+        ...
