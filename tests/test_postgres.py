@@ -226,3 +226,25 @@ def test_embedded_and_postgres_are_both_backends(demo: Retriever, pg_demo: Retri
         return len(b)
 
     assert use(demo.index) == use(pg_demo.index) == len(Index.open(demo.index.root))
+
+
+def test_cli_indexes_into_and_searches_a_dsn(
+    dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from rolecall.cli import main
+    from rolecall.demo import demo_data_dir
+
+    monkeypatch.setenv("ROLECALL_LLM_PORT", "9")  # the rule rewriter, whatever runs locally
+    monkeypatch.delenv("ROLECALL_MODEL", raising=False)
+    data = demo_data_dir()
+    assert main(["index", str(data / "corpus.jsonl"), "--out", dsn, "--schema", "cli",
+                 "--kg", str(data / "kg.jsonl"), "--no-progress"]) == 0
+    assert "PostgreSQL schema cli: 47 documents" in capsys.readouterr().out
+    assert main(["search", dsn, "--schema", "cli", "a drug that treats headaches",
+                 "-k", "3", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert [h["id"] for h in hits][:1] == ["d05"]
+    assert main(["search", dsn, "--schema", "absent", "anything"]) == 2
+    assert "PostgresIndex.build" in capsys.readouterr().err

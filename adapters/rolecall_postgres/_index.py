@@ -89,7 +89,7 @@ class PostgresIndex:
         if not found:
             raise IndexNotFoundError(
                 f"no rolecall index in schema {db.schema!r} of this database; create one with "
-                "PostgresIndex.build(dsn, documents) or `rolecall index … --postgres DSN`"
+                "PostgresIndex.build(dsn, documents) or `rolecall index CORPUS --out DSN`"
             )
         meta = self._meta()
         fmt = int(meta.get("format", -1))

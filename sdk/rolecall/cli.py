@@ -23,13 +23,16 @@ def _parser() -> argparse.ArgumentParser:
 
     ix = sub.add_parser("index", help="build (or atomically rebuild) an index from a corpus")
     ix.add_argument("corpus", help="corpus.jsonl (BEIR or rolecall form) or a BEIR folder")
-    ix.add_argument("--out", required=True, help="index directory")
+    ix.add_argument("--out", required=True, help="index directory, or a PostgreSQL DSN "
+                    "(postgresql://…; needs rolecall[postgres])")
+    ix.add_argument("--schema", default="rolecall", help="PostgreSQL schema (with a DSN)")
     ix.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files (.jsonl/.csv/.tsv)")
     ix.add_argument("--add", action="store_true", help="add to the existing index instead")
     ix.add_argument("--no-progress", action="store_true")
 
     se = sub.add_parser("search", help="search an index")
-    se.add_argument("index", help="index directory")
+    se.add_argument("index", help="index directory or PostgreSQL DSN (postgresql://…)")
+    se.add_argument("--schema", default="rolecall", help="PostgreSQL schema (with a DSN)")
     se.add_argument("query")
     se.add_argument("-k", type=int, default=10)
     se.add_argument("--json", action="store_true", help="print hits, plan and degradations")
@@ -101,6 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _is_dsn(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def _postgres() -> Any:
+    from .errors import MissingDependencyError
+
+    try:
+        import rolecall_postgres
+    except ImportError as exc:
+        raise MissingDependencyError("psycopg", "postgres") from exc
+    return rolecall_postgres.PostgresIndex
+
+
 def _index(args: argparse.Namespace) -> int:
     from .documents import read_corpus
     from .graph import KnowledgeGraph
@@ -108,15 +125,30 @@ def _index(args: argparse.Namespace) -> int:
 
     t = time.perf_counter()
     docs = list(read_corpus(args.corpus))
+    if args.add and args.kg:
+        print("rolecall: error: --kg cannot change an existing index's graph; rebuild",
+              file=sys.stderr)
+        return 2
+    kg = KnowledgeGraph.load(args.kg) if args.kg else None
+    progress = not args.no_progress
+    if _is_dsn(args.out):
+        pg = _postgres()
+        if args.add:
+            pindex = pg.open(args.out, schema=args.schema).add(docs, progress=progress)
+        else:
+            pindex = pg.build(args.out, docs, kg=kg, schema=args.schema, progress=progress)
+        dt = time.perf_counter() - t
+        print(
+            f"indexed {len(docs)} documents in {dt:.1f}s ({len(docs) / max(dt, 1e-9):.0f} "
+            f"docs/s); PostgreSQL schema {args.schema}: {len(pindex)} documents, "
+            f"{len(pindex.kg.entities)} entities, {len(pindex.kg.relations)} relations"
+            + (", HNSW" if pindex.dense.ann else "")
+        )
+        return 0
     if args.add:
-        if args.kg:
-            print("rolecall: error: --kg cannot change an existing index's graph; rebuild",
-                  file=sys.stderr)
-            return 2
-        index = Index.open(args.out).add(docs, progress=not args.no_progress)
+        index = Index.open(args.out).add(docs, progress=progress)
     else:
-        kg = KnowledgeGraph.load(args.kg) if args.kg else None
-        index = Index.build(args.out, docs, kg=kg, progress=not args.no_progress)
+        index = Index.build(args.out, docs, kg=kg, progress=progress)
     dt = time.perf_counter() - t
     m = index.manifest
     print(
@@ -282,7 +314,11 @@ def _search(args: argparse.Namespace) -> int:
     from .retriever import Retriever
     from .rewrite.auto import rewriter_from_env
 
-    r = Retriever.open(args.index, rewriter=None if args.plain else rewriter_from_env()[0])
+    rewriter = None if args.plain else rewriter_from_env()[0]
+    if _is_dsn(args.index):
+        r = Retriever(_postgres().open(args.index, schema=args.schema), rewriter=rewriter)
+    else:
+        r = Retriever.open(args.index, rewriter=rewriter)
     overrides: dict[str, Any] = {}
     if args.exclusion_mode:
         overrides["exclusion_mode"] = args.exclusion_mode
