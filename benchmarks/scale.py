@@ -118,7 +118,7 @@ def main() -> int:
     except Exception:  # noqa: BLE001 - build when missing or incomplete
         stored = StoredVectors(texts, vectors, default_embedder().name)
         t = time.perf_counter()
-        Index.build(path, docs, kg=kg, embedder=stored)  # type: ignore[arg-type]
+        Index.build(path, docs, kg=kg, embedder=stored)
         built = time.perf_counter() - t
         index = Index.open(path)
     del vectors, texts, docs
@@ -155,7 +155,7 @@ def main() -> int:
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console.print(f"index on disk {size / 2**30:.2f} GiB; peak RSS of this process "
-                  f"{rss / 1024:.2f} GiB (corpus generation, all vectors, the build and the search)")
+                  f"{rss / 1024:.2f} GiB (corpus generation, vectors, build and search)")
     console.print(f"[dim]command: {' '.join([Path(sys.executable).name, *sys.argv])}[/dim]")
     return 0
 
