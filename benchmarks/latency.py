@@ -1,12 +1,15 @@
 """Search latency per stage and indexing throughput on a synthetic corpus of N documents.
 
     .venv/bin/python benchmarks/latency.py --docs 100000 [--queries 200] [--ann-threshold N]
+    .venv/bin/python benchmarks/latency.py --docs 100000 --llm 20   # with `make llm` running
 
 The corpus is generated (seeded) from a fixed vocabulary plus drug/symptom names linked to a
 small knowledge graph, so the graph leg has work to do; embeddings come from the real
 packaged MiniLM.  Prints indexing docs/s, per-stage p50/p99 for plain BM25, plain dense and
 rolecall with the rule rewriter (no LLM), and, when an HNSW index is built, its recall@10
-against exact search.
+against exact search.  `--llm N` adds rolecall with the local LLM rewriter on the first N
+queries, twice: uncached (an empty in-memory rewrite cache: one model call per query) and
+cached (the same queries again: no call), every stage timed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -68,6 +72,14 @@ def make_docs(n: int, rng: random.Random) -> list[Document]:
     return docs
 
 
+def _only(queries: list[str], run: Any) -> Any:
+    """`run`, marked to be timed on these queries only."""
+    def call(q: str) -> Any:
+        return run(q)
+    call.queries = queries  # type: ignore[attr-defined]
+    return call
+
+
 def pct(values: list[float], p: float) -> float:
     v = sorted(values)
     return v[min(len(v) - 1, int(p * (len(v) - 1)))]
@@ -80,6 +92,8 @@ def main() -> int:
     ap.add_argument("--ann-threshold", type=int, default=DEFAULT_ANN_THRESHOLD)
     ap.add_argument("--index", help="index dir (default .rolecall/bench/synthetic-N)")
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--llm", type=int, default=0, metavar="N",
+                    help="also time the local LLM rewriter, uncached and cached, on N queries")
     args = ap.parse_args()
     console = Console(width=160)
     rng = random.Random(7)
@@ -115,6 +129,17 @@ def main() -> int:
         "hybrid RRF": lambda q: r.search(RoleQuery.plain(q)),
         "rolecall (rules)": lambda q: r.search(q),
     }
+    if args.llm:
+        from rolecall import LLMRewriter, RewriteCache
+        from rolecall.rewrite.auto import LOCAL_ALIAS, local_api_base
+
+        llm = Retriever(index, rewriter=LLMRewriter(
+            f"openai/{LOCAL_ALIAS}", api_base=local_api_base(), cache=RewriteCache(":memory:"),
+            timeout=120.0,
+        ))
+        asked = queries[: args.llm]
+        for label in ("rolecall (LLM, uncached)", "rolecall (LLM, cached)"):
+            systems[label] = _only(asked, llm.search)
     table = Table(title=f"search latency, {len(index)} documents, {len(queries)} queries (ms)")
     stages = ["rewrite", "ground", "graph", "lexical", "embed", "dense", "fuse", "explain"]
     table.add_column("system")
@@ -129,9 +154,11 @@ def main() -> int:
         wall: list[float] = []
         per: dict[str, list[float]] = {s: [] for s in stages}
         overhead: list[float] = []
-        for q in queries:
+        for q in getattr(run, "queries", queries):
             t = time.perf_counter()
             res = run(q)
+            if res.degraded:
+                console.print(f"[yellow]{name}: degraded ({res.degraded[0].reason})[/yellow]")
             wall.append((time.perf_counter() - t) * 1000)
             for s in stages:
                 per[s].append(res.plan.timings_ms.get(s, 0.0))
