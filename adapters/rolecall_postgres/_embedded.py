@@ -55,8 +55,11 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: str | Path | None = None, *, port: int | None = None) -> None:
         self._bin = _bin_dir()
         self._temporary = data_dir is None
-        self._root = Path(tempfile.mkdtemp(prefix="rolecall-pg-")) if data_dir is None else Path(
-            data_dir
+        # Absolute: the server resolves relative paths (its socket directory) against its own
+        # working directory, the data directory.
+        self._root = (
+            Path(tempfile.mkdtemp(prefix="rolecall-pg-")) if data_dir is None
+            else Path(data_dir).resolve()
         )
         self.data_dir = self._root / "data"
         self.port = port or _free_port()

@@ -68,12 +68,13 @@ def _holders(db: Database, cands: list[str], rc: RelationConstraint, obj: str) -
     return {r[0] for r in rows}
 
 
-def _docs(db: Database, entities: list[str]) -> list[tuple[str, int]]:
+def _docs(db: Database, entities: list[str]) -> list[tuple[str, list[int]]]:
+    """(entity, ordinals of the documents about it), by entity id; one row per entity."""
     if not entities:
         return []
-    return [(e, int(o)) for e, o in db.rows(
-        "SELECT entity, ord FROM rc_about WHERE entity = ANY(%s) ORDER BY entity, ord",
-        (entities,),
+    return [(e, list(ords)) for e, ords in db.rows(
+        "SELECT entity, array_agg(ord ORDER BY ord) FROM rc_about WHERE entity = ANY(%s) "
+        "GROUP BY entity ORDER BY entity", (entities,), binary=True,
     )]
 
 
@@ -96,11 +97,12 @@ def graph_verdict(
         good = sorted(_holders(db, good, rc, o))
     allowed: set[int] | None = None
     if target_type or musts:
-        allowed = {d for _, d in _docs(db, good)}
+        allowed = {d for _, ords in _docs(db, good) for d in ords}
     blocked: dict[int, str] = {}
     for rc, o in nots:
-        for e, d in _docs(db, sorted(_holders(db, cands, rc, o))):
-            blocked.setdefault(d, f"{e} {rc.relation} {o}")
+        for e, ords in _docs(db, sorted(_holders(db, cands, rc, o))):
+            for d in ords:
+                blocked.setdefault(d, f"{e} {rc.relation} {o}")
     if allowed is not None:
         allowed -= set(blocked)
     return GraphVerdict(allowed=allowed, blocked=blocked, constraints=constraints)

@@ -260,6 +260,7 @@ class PostgresIndex:
                 "dim": embedder.dim, "min_mentions": kg.min_mentions,
             })
             _append(conn, prepared, ann_threshold, progress)
+        _vacuum(db)
         return cls(db, embedder=embedder)
 
     @classmethod
@@ -302,6 +303,7 @@ class PostgresIndex:
         with self._db.transaction() as conn:
             _writer_lock(conn, self._db.schema)
             _append(conn, prepared, ann_threshold, progress)
+        _vacuum(self._db)
         return PostgresIndex(self._db, embedder=self._embedder)
 
 
@@ -440,8 +442,14 @@ def _append(conn: Any, prepared: _Prepared, ann_threshold: int, progress: bool) 
                 f"CREATE INDEX {_HNSW_INDEX} ON rc_documents USING hnsw "
                 "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)"
             )
-    conn.execute("ANALYZE rc_documents")
-    conn.execute("ANALYZE rc_postings")
+
+
+def _vacuum(db: Database) -> None:
+    # Outside the load's transaction (VACUUM cannot run in one): sets the visibility map so
+    # the postings are read by index-only scans, and hint bits so the first searches do not
+    # write every page they read.
+    db.execute("VACUUM ANALYZE rc_postings")
+    db.execute("VACUUM ANALYZE rc_documents")
 
 
 def _write_graph(conn: Any, kg: KnowledgeGraph) -> None:

@@ -34,8 +34,16 @@ _K1 = 1.2
 _B = 0.75
 #: tsvector positions run 1..16383; later words share the last position.
 _MAX_POS = 16_383
-#: Allowed sets up to this size are scored exactly even when an HNSW index exists.
+# The embedded legs' filter strategies, mirrored so both backends return the same hits:
+#: up to this many allowed (or blocked) ordinals the lexical filter is applied in the query;
+#: a larger, permissive set is applied to an oversampled result (legs/lexical.py).
+_MAX_TERM_SET = 4_096
+#: allowed sets up to this size are scored exactly even when an HNSW index exists;
 _ANN_EXACT_MAX = 2_048
+#: from this share of allowed documents on, HNSW results are filtered afterwards (legs/dense.py).
+_POST_FILTER_SHARE = 0.1
+#: pgvector's largest hnsw.ef_search.
+_MAX_EF_SEARCH = 1_000
 
 
 def _lexeme(token: str) -> str:
@@ -143,7 +151,7 @@ class PgLexical:
             "idf_b": [idf(df.get(t, (0, 0))[1]) for t in terms],
             "avg_t": max(meta.get("title_tokens", 0.0) / n, 1e-9),
             "avg_b": max(meta.get("body_tokens", 0.0) / n, 1e-9),
-            "k1": _K1, "k1p1": _K1 + 1, "b": _B,
+            "k1": _K1, "k1p1": _K1 + 1, "b": _B, "n": n,
         }
 
     def search(
@@ -158,21 +166,41 @@ class PgLexical:
         terms = list(dict.fromkeys(analyze(text)))
         if not terms or k <= 0 or (allowed is not None and not allowed):
             return []
-        params = self._bm25_params(terms) | {"k": k}
+        params = self._bm25_params(terms)
         where = exclude = ""
-        blocked_list = sorted(set(blocked))
+        blocked_set = set(blocked)
+        if allowed is not None and blocked_set:
+            allowed, blocked_set = allowed - blocked_set, set()
+        post_filter: set[int] | None = None
+        post_block: set[int] = set()
         if allowed is not None:
-            where = _ALLOWED
-            params["allowed"] = sorted(allowed - set(blocked_list))
-        elif blocked_list:
-            where = _BLOCKED
-            params["blocked"] = blocked_list
+            if len(allowed) <= _MAX_TERM_SET:
+                where = _ALLOWED
+                params["allowed"] = sorted(allowed)
+            else:
+                post_filter = allowed
+        elif blocked_set:
+            if len(blocked_set) <= _MAX_TERM_SET:
+                where = _BLOCKED
+                params["blocked"] = sorted(blocked_set)
+            else:
+                post_block = blocked_set
         negs = [q for q in (phrase_query(p) for p in must_not_phrases) if q]
         if negs:
             exclude = _NOT_PHRASES
             params["neg"] = " | ".join(negs)
-        rows = self._db.rows(_bm25(where, exclude) + _TOP, params)
-        return [(int(o), float(s)) for o, s in rows]
+        limit = k
+        if post_filter is not None or post_block:
+            n = max(1, int(params["n"]))
+            share = len(post_filter) / n if post_filter is not None else 1 - len(post_block) / n
+            limit = min(n, int(k / max(share, 0.05) * 1.5) + 1)
+        rows = self._db.rows(_bm25(where, exclude) + _TOP, params | {"k": limit})
+        out = [(int(o), float(s)) for o, s in rows]
+        if post_filter is not None:
+            out = [(o, s) for o, s in out if o in post_filter]
+        if post_block:
+            out = [(o, s) for o, s in out if o not in post_block]
+        return out[:k]
 
     def phrase_scores(self, phrase: str, ords: Iterable[int]) -> dict[int, float]:
         """BM25 of the phrase's terms in each of `ords` that contains the phrase."""
@@ -207,25 +235,50 @@ class PgDense:
         if k <= 0 or (allowed is not None and not allowed):
             return []
         blocked_set = set(blocked)
-        params: dict[str, Any] = {"q": vector_literal(query), "k": k}
+        q = vector_literal(query)
+        if not self.ann or (allowed is not None and len(allowed) <= _ANN_EXACT_MAX):
+            return self._query(q, k, allowed, blocked_set, exact=True)
+        if allowed is None and not blocked_set:
+            return self._query(q, k, None, set(), exact=False)
+        n = max(1, self._count())
+        share = (len(allowed) if allowed is not None else n - len(blocked_set)) / n
+        if share >= _POST_FILTER_SHARE:
+            fetch = min(n, int(k / share * 1.3) + 16)
+            if fetch <= _MAX_EF_SEARCH:
+                kept = [
+                    (o, s) for o, s in self._query(q, fetch, None, set(), exact=False)
+                    if (allowed is None or o in allowed) and o not in blocked_set
+                ]
+                if len(kept) >= k or fetch == n:
+                    return kept[:k]
+        return self._query(q, k, allowed, blocked_set, exact=False)
+
+    def _count(self) -> int:
+        return int(self._db.value("SELECT value FROM rc_meta WHERE key = 'count'") or 0)
+
+    def _query(
+        self, q: str, k: int, allowed: set[int] | None, blocked: set[int], *, exact: bool
+    ) -> list[tuple[int, float]]:
+        params: dict[str, Any] = {"q": q, "k": k}
         where = ""
         if allowed is not None:
             where = " WHERE ord = ANY(%(allowed)s::bigint[])"
-            params["allowed"] = sorted(allowed - blocked_set)
-        elif blocked_set:
+            params["allowed"] = sorted(allowed - blocked)
+        elif blocked:
             where = " WHERE NOT (ord = ANY(%(blocked)s::bigint[]))"
-            params["blocked"] = sorted(blocked_set)
+            params["blocked"] = sorted(blocked)
         select = f"SELECT ord, 1 - ({_DISTANCE}) FROM rc_documents{where}"
-        exact = not self.ann or (allowed is not None and len(allowed) <= _ANN_EXACT_MAX)
         if exact:
             # "+ 0" keeps the planner off the HNSW index: this path promises exact results.
             rows = self._db.rows(select + f" ORDER BY ({_DISTANCE}) + 0, ord LIMIT %(k)s", params)
         else:
             with self._db.transaction() as conn:
-                conn.execute("SET LOCAL hnsw.ef_search = 128")
+                # ef_search bounds what one HNSW scan returns; the embedded leg uses 128.
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)",
+                             (str(min(_MAX_EF_SEARCH, max(128, k))),))
                 if where:
-                    # Without it a filtered HNSW scan stops at ef_search candidates and can
-                    # return fewer than k; relaxed order is re-sorted below.
+                    # Without it a filtered scan stops at ef_search candidates and can return
+                    # fewer than k; relaxed order is re-sorted below.
                     conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 rows = list(conn.execute(
                     select + f" ORDER BY {_DISTANCE} LIMIT %(k)s", params
