@@ -72,3 +72,15 @@ def test_history_is_noted_not_used(rw: RuleRewriter) -> None:
     q = rw.rewrite("and without Moses?", history=[Message(role="user", content="Aaron")])
     assert any("history" in n for n in q.provenance.notes)
     assert [e.text for e in q.exclusions] == ["Moses"]
+
+
+def test_titles_keep_their_leading_function_words() -> None:
+    r = RuleRewriter()
+    cases = {
+        "liberalism (excluding On Liberty)": "On Liberty",
+        "Dickens, excluding A Tale of Two Cities, in summary": "A Tale of Two Cities",
+        "the Colosseum (excluding the structure itself)": "structure itself",
+        "Stravinsky, but don't mention The Rite of Spring": "The Rite of Spring",
+    }
+    for text, excluded in cases.items():
+        assert [e.text for e in r.rewrite(text).exclusions] == [excluded], text

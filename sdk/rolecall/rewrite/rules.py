@@ -416,10 +416,17 @@ _LEAD_RE = re.compile(r"^(?:the|a|an|any|all|his|her|their|its|of|about|to|on)\s
 def _clean_span(span: str) -> str:
     s = _MARKER_RE.sub(" ", span).strip().strip("'\"‘’“”").strip()
     prev = None
-    while prev != s:
+    while prev != s and not _is_title(s):
         prev = s
         s = _LEAD_RE.sub("", s).strip()
     return re.sub(r"\s+", " ", s)
+
+
+def _is_title(span: str) -> bool:
+    """A capitalised function word before another capitalised word starts a title or name
+    ("On Liberty", "A Tale of Two Cities", "The Who"): it is part of what is excluded."""
+    words = span.split(maxsplit=2)
+    return len(words) >= 2 and words[0][:1].isupper() and words[1][:1].isupper()
 
 
 def _head(before: str) -> str:
