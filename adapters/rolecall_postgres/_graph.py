@@ -14,8 +14,8 @@ blocks the same documents on both backends:
 
 from __future__ import annotations
 
-from rolecall.graph import GraphVerdict, describe_relation
-from rolecall.query import Direction, Polarity, RelationConstraint
+from rolecall.graph import GraphVerdict, split_constraints
+from rolecall.query import Direction, RelationConstraint
 
 from ._db import Database
 
@@ -81,12 +81,8 @@ def _docs(db: Database, entities: list[str]) -> list[tuple[str, list[int]]]:
 def graph_verdict(
     db: Database, target_type: str | None, relations: list[tuple[RelationConstraint, str]]
 ) -> GraphVerdict:
-    musts = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST]
-    nots = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST_NOT]
-    constraints = ([f"type {target_type}"] if target_type else []) + [
-        describe_relation(rc, o) for rc, o in relations
-    ]
-    if not target_type and not relations:
+    musts, nots, constraints = split_constraints(target_type, relations)
+    if not constraints:
         return GraphVerdict(allowed=None, blocked={}, constraints=[])
     if target_type:
         cands = sorted(r[0] for r in db.rows(_OF_TYPE, {"type": target_type}))

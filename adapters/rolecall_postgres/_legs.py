@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from rolecall.legs.filter_plan import plan_filters
 from rolecall.legs.lexical import analyze, positioned_tokens
 
 from ._db import Database
@@ -34,10 +35,8 @@ _K1 = 1.2
 _B = 0.75
 #: tsvector positions run 1..16383; later words share the last position.
 _MAX_POS = 16_383
-# The embedded legs' filter strategies, mirrored so both backends return the same hits:
-#: up to this many allowed (or blocked) ordinals the lexical filter is applied in the query;
-#: a larger, permissive set is applied to an oversampled result (legs/lexical.py).
-_MAX_TERM_SET = 4_096
+# The embedded dense leg's filter strategy, mirrored so both backends return the same hits
+# (the lexical one is shared: rolecall.legs.filter_plan):
 #: allowed sets up to this size are scored exactly even when an HNSW index exists;
 _ANN_EXACT_MAX = 2_048
 #: from this share of allowed documents on, HNSW results are filtered afterwards (legs/dense.py).
@@ -167,40 +166,20 @@ class PgLexical:
         if not terms or k <= 0 or (allowed is not None and not allowed):
             return []
         params = self._bm25_params(terms)
+        plan = plan_filters(allowed, blocked, k=k, n=int(params["n"]))
         where = exclude = ""
-        blocked_set = set(blocked)
-        if allowed is not None and blocked_set:
-            allowed, blocked_set = allowed - blocked_set, set()
-        post_filter: set[int] | None = None
-        post_block: set[int] = set()
-        if allowed is not None:
-            if len(allowed) <= _MAX_TERM_SET:
-                where = _ALLOWED
-                params["allowed"] = sorted(allowed)
-            else:
-                post_filter = allowed
-        elif blocked_set:
-            if len(blocked_set) <= _MAX_TERM_SET:
-                where = _BLOCKED
-                params["blocked"] = sorted(blocked_set)
-            else:
-                post_block = blocked_set
+        if plan.allowed is not None:
+            where = _ALLOWED
+            params["allowed"] = sorted(plan.allowed)
+        elif plan.blocked:
+            where = _BLOCKED
+            params["blocked"] = sorted(plan.blocked)
         negs = [q for q in (phrase_query(p) for p in must_not_phrases) if q]
         if negs:
             exclude = _NOT_PHRASES
             params["neg"] = " | ".join(negs)
-        limit = k
-        if post_filter is not None or post_block:
-            n = max(1, int(params["n"]))
-            share = len(post_filter) / n if post_filter is not None else 1 - len(post_block) / n
-            limit = min(n, int(k / max(share, 0.05) * 1.5) + 1)
-        rows = self._db.rows(_bm25(where, exclude) + _TOP, params | {"k": limit})
-        out = [(int(o), float(s)) for o, s in rows]
-        if post_filter is not None:
-            out = [(o, s) for o, s in out if o in post_filter]
-        if post_block:
-            out = [(o, s) for o, s in out if o not in post_block]
-        return out[:k]
+        rows = self._db.rows(_bm25(where, exclude) + _TOP, params | {"k": plan.limit})
+        return plan.apply([(int(o), float(s)) for o, s in rows], k)
 
     def phrase_scores(self, phrase: str, ords: Iterable[int]) -> dict[int, float]:
         """BM25 of the phrase's terms in each of `ords` that contains the phrase."""

@@ -38,7 +38,10 @@ from .explain import ConstraintCheck
 from .jsonl import read_jsonl
 from .query import Direction, Polarity, RelationConstraint
 
-__all__ = ["DocLinks", "Entity", "GraphVerdict", "KnowledgeGraph", "Relation", "normalize"]
+__all__ = [
+    "DocLinks", "Entity", "GraphVerdict", "KnowledgeGraph", "Relation", "normalize",
+    "split_constraints",
+]
 
 _WS = re.compile(r"\s+")
 
@@ -411,12 +414,8 @@ class KnowledgeGraph:
         `relations` pairs each constraint with the entity id its object was grounded to;
         ungrounded constraints must not be passed (they are reported, never enforced).
         """
-        musts = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST]
-        nots = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST_NOT]
-        constraints = ([f"type {target_type}"] if target_type else []) + [
-            describe_relation(rc, o) for rc, o in relations
-        ]
-        if not target_type and not relations:
+        musts, nots, constraints = split_constraints(target_type, relations)
+        if not constraints:
             return GraphVerdict(allowed=None, blocked={}, constraints=[])
         if entity_docs is None:
             entity_docs = invert_links(links)
@@ -478,6 +477,19 @@ class KnowledgeGraph:
                 )
             )
         return checks
+
+
+def split_constraints(
+    target_type: str | None, relations: list[tuple[RelationConstraint, str]]
+) -> tuple[list[tuple[RelationConstraint, str]], list[tuple[RelationConstraint, str]], list[str]]:
+    """(must relations, must-not relations, every constraint described) — the shape of a
+    verdict, shared by every backend that computes one."""
+    musts = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST]
+    nots = [(rc, o) for rc, o in relations if rc.polarity == Polarity.MUST_NOT]
+    constraints = ([f"type {target_type}"] if target_type else []) + [
+        describe_relation(rc, o) for rc, o in relations
+    ]
+    return musts, nots, constraints
 
 
 def describe_relation(rc: RelationConstraint, object_id: str) -> str:

@@ -2,10 +2,9 @@
 
 User text never reaches tantivy's query parser: it is tokenised with the same analyzer the
 index uses and the query is built from term queries, so `"`, `:`, `AND`, `*` are just text.
-A restrictive filter (up to 4,096 ordinals allowed or blocked) is applied inside the query as
-a term set on the document ordinal, so it cannot starve the leg of results; a permissive one
-is applied to a result oversampled by the inverse of the share of documents that pass, which
-at 100k documents is ~20 ms cheaper than a term set of tens of thousands of ordinals.
+Allowed and blocked ordinals follow `filter_plan.py`: a restrictive set is a term set on the
+document ordinal inside the query; a permissive one is applied to an oversampled result,
+which at 100k documents is ~20 ms cheaper than a term set of tens of thousands of ordinals.
 """
 
 from __future__ import annotations
@@ -19,15 +18,12 @@ from pathlib import Path
 import tantivy
 
 from ..errors import IndexCorruptError
+from .filter_plan import plan_filters
 
 __all__ = ["LexicalIndex", "analyze", "positioned_tokens"]
 
 _ANALYZER = "rolecall_en"
 _FIELDS = ("title", "body")
-#: Up to this many allowed ordinals the filter is a term-set clause inside the query; a
-#: larger (so, permissive) set is applied to an oversampled result instead, which is cheaper
-#: and cannot starve the leg because most documents pass it.
-_MAX_TERM_SET = 4_096
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
@@ -183,40 +179,21 @@ class LexicalIndex:
         if base is None or k <= 0 or (allowed is not None and not allowed):
             return []
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, base)]
-        blocked_set = set(blocked)
-        if allowed is not None and blocked_set:
-            allowed, blocked_set = allowed - blocked_set, set()
-        post_filter: set[int] | None = None
-        post_block: set[int] = set()
-        if allowed is not None:
-            if len(allowed) <= _MAX_TERM_SET:
-                clauses.append((tantivy.Occur.Must, self._ord_set(allowed)))
-            else:
-                post_filter = allowed
-        if blocked_set:
-            if len(blocked_set) <= _MAX_TERM_SET:
-                clauses.append((tantivy.Occur.MustNot, self._ord_set(blocked_set)))
-            else:
-                post_block = blocked_set
+        plan = plan_filters(allowed, blocked, k=k, n=self.num_docs)
+        if plan.allowed is not None:
+            clauses.append((tantivy.Occur.Must, self._ord_set(plan.allowed)))
+        if plan.blocked:
+            clauses.append((tantivy.Occur.MustNot, self._ord_set(plan.blocked)))
         for phrase in must_not_phrases:
             pq = self._phrase_query(phrase)
             if pq is not None:
                 clauses.append((tantivy.Occur.MustNot, pq))
         query = tantivy.Query.boolean_query(clauses)
-        limit = k
-        if post_filter is not None or post_block:
-            n = max(1, self.num_docs)
-            share = len(post_filter) / n if post_filter is not None else 1 - len(post_block) / n
-            limit = min(n, int(k / max(share, 0.05) * 1.5) + 1)
         searcher = self._searcher
-        hits = searcher.search(query, limit=limit, count=False).hits
+        hits = searcher.search(query, limit=plan.limit, count=False).hits
         ords = searcher.fast_field_values("ord", [addr for _, addr in hits])
         out = [(int(o), float(s)) for (s, _), o in zip(hits, ords, strict=True) if o is not None]
-        if post_filter is not None:
-            out = [(o, s) for o, s in out if o in post_filter]
-        if post_block:
-            out = [(o, s) for o, s in out if o not in post_block]
-        return out[:k]
+        return plan.apply(out, k)
 
     def phrase_scores(self, phrase: str, ords: Iterable[int]) -> dict[int, float]:
         """BM25 of `phrase` (as a phrase) for the given ordinals; absent = no match."""
