@@ -32,3 +32,19 @@ def test_a_phrase_with_a_stopword_matches_the_phrase_only(lexical: LexicalIndex)
 def test_analyzer_tokens_match_tantivys(lexical: LexicalIndex) -> None:
     text = "Thénardier's well-known café: 2.5 mg of aspirin_like compounds, in the 1900s"
     assert analyze(text) == lexical.tokens(text)
+
+
+def test_filter_plan_keeps_small_sets_in_the_query_and_oversamples_for_large_ones() -> None:
+    from rolecall.legs.filter_plan import MAX_IN_QUERY, plan_filters
+
+    small = plan_filters({1, 2, 3}, {3}, k=10, n=100_000)
+    assert small.allowed == {1, 2} and not small.blocked and small.limit == 10
+    big = set(range(50_000))
+    plan = plan_filters(big, (), k=10, n=100_000)
+    assert plan.allowed is None and plan.post_allowed == big
+    assert plan.limit == int(10 / 0.5 * 1.5) + 1  # enough hits survive a 50% filter
+    hits = [(o, 1.0) for o in (99_999, 7, 60_000, 8)]
+    assert plan.apply(hits, 10) == [(7, 1.0), (8, 1.0)]
+    blocked = plan_filters(None, range(MAX_IN_QUERY + 1), k=5, n=10_000)
+    assert blocked.post_blocked and not blocked.blocked
+    assert blocked.apply([(1, 1.0), (MAX_IN_QUERY + 5, 0.5)], 5) == [(MAX_IN_QUERY + 5, 0.5)]
