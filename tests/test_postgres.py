@@ -215,6 +215,19 @@ def test_refresh_sees_another_writer(dsn: str, tiny_kg: KnowledgeGraph) -> None:
 def test_clear_errors(dsn: str) -> None:
     with pytest.raises(IndexNotFoundError, match="PostgresIndex.build"):
         PostgresIndex.open(dsn, schema="nothing_here")
+    for bad in ["public", "pg_catalog", ""]:
+        with pytest.raises(InvalidQueryError, match="schema of its own"):
+            PostgresIndex.build(dsn, DOCS[:1], schema=bad, progress=False)
+    # a schema rolecall did not create is never dropped by a build
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS theirs")
+        conn.execute("CREATE TABLE IF NOT EXISTS theirs.orders (id int)")
+    with pytest.raises(InvalidQueryError, match="not a rolecall index"):
+        PostgresIndex.build(dsn, DOCS[:1], schema="theirs", progress=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('theirs.orders') IS NOT NULL").fetchone()[0]
     with pytest.raises(BackendError, match="check the DSN"):
         PostgresIndex.open("postgresql://postgres@127.0.0.1:1/postgres")
 

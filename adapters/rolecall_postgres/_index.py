@@ -83,10 +83,7 @@ class PostgresIndex:
     def __init__(self, db: Database, *, embedder: Embedder | None = None) -> None:
         self._db = db
         self._embedder = embedder
-        found = db.value(
-            "SELECT to_regclass('rc_meta') IS NOT NULL"
-        )
-        if not found:
+        if not _is_rolecall_schema(db, db.schema):
             raise IndexNotFoundError(
                 f"no rolecall index in schema {db.schema!r} of this database; create one with "
                 "PostgresIndex.build(dsn, documents) or `rolecall index CORPUS --out DSN`"
@@ -239,6 +236,7 @@ class PostgresIndex:
         _vectors: np.ndarray | None = None,
     ) -> PostgresIndex:
         """Create (or atomically replace) the index in `schema`: tables, graph, documents."""
+        _check_schema_name(schema)
         docs = coerce_documents(documents)
         embedder = embedder or default_embedder()
         kg = kg or KnowledgeGraph()
@@ -248,7 +246,22 @@ class PostgresIndex:
 
         with db.transaction() as conn:
             _writer_lock(conn, schema)
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            exists = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,)
+            ).fetchone()[0]
+            if exists and not _is_rolecall_schema(db, schema):
+                # A rebuild drops the schema; never drop one rolecall did not create.
+                raise InvalidQueryError(
+                    f"schema {schema!r} exists and is not a rolecall index; pass another "
+                    "schema= or drop it yourself"
+                )
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except Exception as exc:
+                raise BackendError(
+                    f"cannot enable pgvector ({exc}); a database owner must run "
+                    "CREATE EXTENSION vector once, or install pgvector on the server"
+                ) from None
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             for ddl in schema_ddl(embedder.dim):
@@ -380,6 +393,22 @@ def _prepare(
                 out.rows[start + j].append(vector_literal(vec))
             advance(len(batch))
     return out
+
+
+def _check_schema_name(schema: str) -> None:
+    if not schema or schema == "public" or schema.startswith("pg_") or (
+        schema == "information_schema"
+    ):
+        raise InvalidQueryError(
+            f"schema {schema!r} is not for a rolecall index (a build replaces its schema); "
+            "use a schema of its own, e.g. schema='rolecall'"
+        )
+
+
+def _is_rolecall_schema(db: Database, schema: str) -> bool:
+    return bool(db.value(
+        "SELECT to_regclass(format('%%I.rc_meta', %s::text)) IS NOT NULL", (schema,)
+    ))
 
 
 def _writer_lock(conn: Any, schema: str) -> None:
