@@ -124,6 +124,11 @@ class Database:
         found = self.rows(query, params)
         return found[0][0] if found else None
 
+    def meta(self, key: str, default: Any = None) -> Any:
+        """One value of the index's `rc_meta` table (JSON-decoded)."""
+        found = self.value("SELECT value FROM rc_meta WHERE key = %s", (key,))
+        return default if found is None else found
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A transaction on the shared connection, held under the lock throughout."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from rolecall.documents import Document, coerce_documents
-from rolecall.embedding import Embedder, default_embedder
+from rolecall.embedding import Embedder, checked_embedder, default_embedder
 from rolecall.errors import (
     BackendError,
     CorpusError,
@@ -147,17 +147,11 @@ class PostgresIndex:
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = default_embedder()
-        if self._embedder.name != self.embedding_model:
-            raise InvalidQueryError(
-                f"index was embedded with {self.embedding_model!r} but the embedder is "
-                f"{self._embedder.name!r}; pass the same embedder you built with"
-            )
+        self._embedder = checked_embedder(self._embedder, self.embedding_model)
         return self._embedder
 
     def __len__(self) -> int:
-        return int(self._db.value("SELECT value FROM rc_meta WHERE key = 'count'") or 0)
+        return int(self._db.meta("count", 0))
 
     def ordinal(self, doc_id: str) -> int | None:
         found = self._db.value("SELECT ord FROM rc_documents WHERE id = %s", (doc_id,))
@@ -176,7 +170,7 @@ class PostgresIndex:
         return self._fields
 
     def _live_generation(self) -> int:
-        return int(self._db.value("SELECT value FROM rc_meta WHERE key = 'generation'") or 0)
+        return int(self._db.meta("generation", 0))
 
     def graph_verdict(
         self, target_type: str | None, relations: list[tuple[RelationConstraint, str]]

@@ -233,7 +233,7 @@ class PgDense:
         return self._query(q, k, allowed, blocked_set, exact=False)
 
     def _count(self) -> int:
-        return int(self._db.value("SELECT value FROM rc_meta WHERE key = 'count'") or 0)
+        return int(self._db.meta("count", 0))
 
     def _query(
         self, q: str, k: int, allowed: set[int] | None, blocked: set[int], *, exact: bool

@@ -221,6 +221,20 @@ _default: SentenceTransformerEmbedder | None = None
 _default_lock = threading.Lock()
 
 
+def checked_embedder(embedder: Embedder | None, built_with: str) -> Embedder:
+    """`embedder` (the packaged default when None), refused unless it is the model an index
+    was built with: vectors from two models are not comparable."""
+    embedder = embedder or default_embedder()
+    if embedder.name != built_with:
+        from .errors import InvalidQueryError
+
+        raise InvalidQueryError(
+            f"index was embedded with {built_with!r} but the embedder is "
+            f"{embedder.name!r}; pass the same embedder you built with"
+        )
+    return embedder
+
+
 def default_embedder() -> SentenceTransformerEmbedder:
     """The process-wide packaged MiniLM embedder (loaded once, on first use)."""
     global _default

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .documents import Document, coerce_documents
-from .embedding import Embedder, default_embedder
+from .embedding import Embedder, checked_embedder, default_embedder
 from .errors import IndexCorruptError, IndexNotFoundError, IndexVersionError, InvalidQueryError
 from .filters import matches_all
 from .graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
@@ -199,13 +199,7 @@ class Index:
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = default_embedder()
-        if self._embedder.name != self.manifest.embedding_model:
-            raise InvalidQueryError(
-                f"index was embedded with {self.manifest.embedding_model!r} but the embedder is "
-                f"{self._embedder.name!r}; pass the same embedder you built with"
-            )
+        self._embedder = checked_embedder(self._embedder, self.manifest.embedding_model)
         return self._embedder
 
     # -- reading documents -----------------------------------------------------------------------
