@@ -20,6 +20,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from rolecall import Document, Index, KnowledgeGraph, Retriever, RoleQuery  # noqa: E402
+from rolecall import (  # noqa: E402
+    Document,
+    Index,
+    KnowledgeGraph,
+    Retriever,
+    RoleQuery,
+    SearchResult,
+)
 from rolecall.legs.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
 
 WORDS = (
@@ -85,61 +93,38 @@ def pct(values: list[float], p: float) -> float:
     return v[min(len(v) - 1, int(p * (len(v) - 1)))]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=10_000)
-    ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--ann-threshold", type=int, default=DEFAULT_ANN_THRESHOLD)
-    ap.add_argument("--index", help="index dir (default .rolecall/bench/synthetic-N)")
-    ap.add_argument("--rebuild", action="store_true")
-    ap.add_argument("--llm", type=int, default=0, metavar="N",
-                    help="also time the local LLM rewriter, uncached and cached, on N queries")
-    args = ap.parse_args()
-    console = Console(width=160)
-    rng = random.Random(7)
-    kg = make_kg(rng)
-    path = Path(args.index or f".rolecall/bench/synthetic-{args.docs}")
-    built = None
-    try:
-        if args.rebuild:
-            raise FileNotFoundError
-        index = Index.open(path)
-    except Exception:  # noqa: BLE001 - build when missing or unreadable
-        docs = make_docs(args.docs, rng)
-        t = time.perf_counter()
-        index = Index.build(path, docs, kg=kg, ann_threshold=args.ann_threshold)
-        built = time.perf_counter() - t
-    if len(index) >= args.ann_threshold and index.dense.ann is None:
-        # A new generation with the HNSW graph, from the stored vectors (nothing re-embedded).
-        t = time.perf_counter()
-        index = index.add([], ann_threshold=args.ann_threshold)
-        console.print(f"built HNSW over {len(index)} stored vectors in "
-                      f"{time.perf_counter() - t:.1f}s")
-    r = Retriever(index)
-    r.search("warm up: a drug that treats headache")  # loads the model and the catalog
+def make_queries(n: int) -> list[str]:
     qrng = random.Random(11)
     queries = []
-    for _ in range(args.queries):
+    for _ in range(n):
         s, t = qrng.sample(SYMPTOMS, 2)
         queries.append(qrng.choice(QUERIES).format(s=s, t=t))
+    return queries
 
-    systems = {
+
+def measure_search(index: Index, queries: list[str], console: Console, *, llm: int = 0) -> None:
+    """Per-stage latency of plain BM25, plain dense, hybrid RRF and rolecall (rules) over one
+    index in one run (and the LLM rewriter on the first `llm` queries), the ratios between
+    them, and HNSW recall@10 against exact search when the index has an HNSW graph."""
+    r = Retriever(index)
+    r.search("warm up: a drug that treats headache")  # loads the model and the catalog
+    systems: dict[str, Callable[[str], SearchResult]] = {
         "BM25": lambda q: r.search(RoleQuery.plain(q), legs=("lexical",)),
         "dense": lambda q: r.search(RoleQuery.plain(q), legs=("dense",)),
         "hybrid RRF": lambda q: r.search(RoleQuery.plain(q)),
         "rolecall (rules)": lambda q: r.search(q),
     }
-    if args.llm:
+    if llm:
         from rolecall import LLMRewriter, RewriteCache
         from rolecall.rewrite.auto import LOCAL_ALIAS, local_api_base
 
-        llm = Retriever(index, rewriter=LLMRewriter(
+        with_llm = Retriever(index, rewriter=LLMRewriter(
             f"openai/{LOCAL_ALIAS}", api_base=local_api_base(), cache=RewriteCache(":memory:"),
             timeout=120.0,
         ))
-        asked = queries[: args.llm]
+        asked = queries[:llm]
         for label in ("rolecall (LLM, uncached)", "rolecall (LLM, cached)"):
-            systems[label] = _only(asked, llm.search)
+            systems[label] = _only(asked, with_llm.search)
     table = Table(title=f"search latency, {len(index)} documents, {len(queries)} queries (ms)")
     stages = ["rewrite", "ground", "graph", "lexical", "embed", "dense", "fuse", "explain"]
     table.add_column("system")
@@ -174,9 +159,6 @@ def main() -> int:
         f"/ BM25 = {totals['rolecall (rules)'] / totals['BM25']:.2f}; "
         f"/ dense = {totals['rolecall (rules)'] / totals['dense']:.2f}"
     )
-    if built is not None:
-        console.print(f"indexing: {len(index)} documents in {built:.1f}s = "
-                      f"{len(index) / built:.0f} docs/s (embedding included)")
     if index.dense.ann is not None:
         vecs = index.embedder.encode(queries[:100])
         hits = 0
@@ -185,6 +167,43 @@ def main() -> int:
             approx = {o for o, _ in index.dense.search(v, 10)}
             hits += len(exact & approx)
         console.print(f"HNSW recall@10 vs exact: {hits / (10 * len(vecs)):.3f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--ann-threshold", type=int, default=DEFAULT_ANN_THRESHOLD)
+    ap.add_argument("--index", help="index dir (default .rolecall/bench/synthetic-N)")
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--llm", type=int, default=0, metavar="N",
+                    help="also time the local LLM rewriter, uncached and cached, on N queries")
+    args = ap.parse_args()
+    console = Console(width=160)
+    rng = random.Random(7)
+    kg = make_kg(rng)
+    path = Path(args.index or f".rolecall/bench/synthetic-{args.docs}")
+    built = None
+    try:
+        if args.rebuild:
+            raise FileNotFoundError
+        index = Index.open(path)
+    except Exception:  # noqa: BLE001 - build when missing or unreadable
+        docs = make_docs(args.docs, rng)
+        t = time.perf_counter()
+        index = Index.build(path, docs, kg=kg, ann_threshold=args.ann_threshold)
+        built = time.perf_counter() - t
+    if len(index) >= args.ann_threshold and index.dense.ann is None:
+        # A new generation with the HNSW graph, from the stored vectors (nothing re-embedded).
+        t = time.perf_counter()
+        index = index.add([], ann_threshold=args.ann_threshold)
+        console.print(f"built HNSW over {len(index)} stored vectors in "
+                      f"{time.perf_counter() - t:.1f}s")
+    queries = make_queries(args.queries)
+    measure_search(index, queries, console, llm=args.llm)
+    if built is not None:
+        console.print(f"indexing: {len(index)} documents in {built:.1f}s = "
+                      f"{len(index) / built:.0f} docs/s (embedding included)")
     try:
         import resource
 

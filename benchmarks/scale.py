@@ -9,7 +9,8 @@ The corpus is `benchmarks/latency.py`'s generator with the same seed, so its fir
 documents are exactly `synthetic-100000`'s: when that index exists its stored vectors are
 reused for them (checked text by text).  Once every chunk exists the index is built from the
 stored vectors (nothing embedded twice; HNSW over all), then searched: latency per stage,
-HNSW recall@10 against exact search, peak memory and size on disk.
+HNSW recall@10 against exact search, peak memory and size on disk, with plain BM25, plain
+dense and hybrid RRF timed over the same index in the same run (`latency.measure_search`).
 
 `--embed-only` stops after the vectors (for a session that cannot wait for the build).
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -30,9 +30,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
-from latency import QUERIES, SYMPTOMS, make_docs, make_kg, pct  # noqa: E402
+from latency import make_docs, make_kg, make_queries, measure_search  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rolecall import Index, Retriever  # noqa: E402
+from rolecall import Index  # noqa: E402
 from rolecall.embedding import default_embedder  # noqa: E402
 from rolecall.progress import progress_bar  # noqa: E402
 
@@ -122,31 +122,7 @@ def main() -> int:
         built = time.perf_counter() - t
         index = Index.open(path)
     del vectors, texts, docs
-    r = Retriever(index)
-    r.search("warm up: a drug that treats headache")
-    qrng = random.Random(11)
-    queries = []
-    for _ in range(args.queries):
-        s, t2 = qrng.sample(SYMPTOMS, 2)
-        queries.append(qrng.choice(QUERIES).format(s=s, t=t2))
-    wall: list[float] = []
-    stages: dict[str, list[float]] = {}
-    for q in queries:
-        t = time.perf_counter()
-        res = r.search(q)
-        wall.append((time.perf_counter() - t) * 1000)
-        for k, v in res.plan.timings_ms.items():
-            stages.setdefault(k, []).append(v)
-    console.print(f"{len(index)} documents, HNSW {'yes' if index.dense.ann else 'no'}; "
-                  f"rolecall (rules) over {len(queries)} queries: p50 {statistics.median(wall):.2f}"
-                  f" ms, p99 {pct(wall, 0.99):.2f} ms")
-    console.print("  stage p50 (ms): " + ", ".join(
-        f"{k} {statistics.median(v):.2f}" for k, v in stages.items() if k != "total"))
-    if index.dense.ann is not None:
-        vecs = index.embedder.encode(queries[:100])
-        hits = sum(len({o for o, _ in index.dense.search(v, 10, exact=True)}
-                       & {o for o, _ in index.dense.search(v, 10)}) for v in vecs)
-        console.print(f"HNSW recall@10 vs exact: {hits / (10 * len(vecs)):.3f}")
+    measure_search(index, make_queries(args.queries), console)
     if built is not None:
         console.print(f"index build from stored vectors: {built:.0f} s "
                       f"({args.docs / built:.0f} docs/s; embedding not included)")
