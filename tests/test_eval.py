@@ -83,3 +83,34 @@ def test_eval_cli_side_by_side(
     rules = next(r for r in report if r["name"] == "rules")
     assert rules["metrics"]["violation"] == 0.0  # Aaron ranked above Moses
     assert rules["by_category"]["A - a"]["nDCG@10"] == pytest.approx(1.0)
+
+
+def test_eval_replays_the_committed_rewrites_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rolecall.eval import record_rewrite
+    from rolecall.rewrite.rules import RuleRewriter
+
+    monkeypatch.delenv("ROLECALL_MODEL", raising=False)
+    monkeypatch.setenv("ROLECALL_LLM_PORT", "9")
+    monkeypatch.chdir(tmp_path)
+    data = make_beir(tmp_path / "d")
+    recorded = tmp_path / "benchmarks" / "rewrites" / "d.jsonl"
+    recorded.parent.mkdir(parents=True)
+    # Any RoleQuery will do: the default path is what is under test, not a model.
+    for qid, text in (("1", "Aaron, but don't mention Moses"),
+                      ("2", "a drug that causes headaches")):
+        record_rewrite(recorded, qid, "test", RuleRewriter().rewrite(text))
+    args = ["eval", str(data), "--index", str(tmp_path / "idx"), "--systems", "rules,llm",
+            "--no-progress", "-k", "5", "--json"]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert f"replaying {Path('benchmarks/rewrites/d.jsonl')}" in out.err
+    llm = next(r for r in json.loads(out.out) if r["name"] == "llm")
+    assert llm["note"] == "" and llm["metrics"]["violation"] == 0.0
+    recorded.unlink()
+    assert main(args) == 0
+    llm = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "llm")
+    assert llm["note"].startswith("skipped")  # no file, no model: the row says so
+    with pytest.raises(SystemExit, match="--record-rewrites needs --rewrites"):
+        main([*args, "--record-rewrites"])

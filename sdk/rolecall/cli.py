@@ -1,4 +1,4 @@
-"""The `rolecall` command: index, search, demo."""
+"""The `rolecall` command: index, search, eval, llm, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -59,12 +60,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="comma-separated; see --list")
     ev.add_argument("--ablations", action="store_true", help="add the ablation systems")
     ev.add_argument("--list", action="store_true", help="list systems and ablations, then exit")
-    ev.add_argument("--rewrites", help="JSONL of recorded LLM rewrites (query id -> RoleQuery)")
+    ev.add_argument("--rewrites", help="JSONL of recorded LLM rewrites (query id -> RoleQuery;"
+                    " default: benchmarks/rewrites/<data set>.jsonl when it exists)")
     ev.add_argument("--record-rewrites", action="store_true",
                     help="call the configured LLM for queries missing from --rewrites and "
                          "append its rewrites there")
     ev.add_argument("--judgements", help="JSONL cache of LLM judgements for agent-llm "
-                    "(replayed; new ones are appended when a model is up)")
+                    "(replayed; new ones are appended when a model is up; default: "
+                    "benchmarks/judgements/<data set>.jsonl when it exists)")
     ev.add_argument("-k", type=int, default=100)
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--markdown", help="also write the report as a markdown table here")
@@ -161,7 +164,6 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from . import eval as ev
     from .errors import RolecallError
@@ -194,6 +196,11 @@ def _eval(args: argparse.Namespace) -> int:
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if args.ablations:
         systems += [a for a in ev.ABLATIONS if a not in systems]
+    args.rewrites = args.rewrites or _committed(Path("benchmarks/rewrites"), ds.name)
+    args.judgements = args.judgements or _committed(Path("benchmarks/judgements"), ds.name)
+    if args.record_rewrites and not args.rewrites:
+        raise SystemExit("--record-rewrites needs --rewrites FILE: where to append the "
+                         "recorded rewrites")
     rewrites = ev.load_rewrites(args.rewrites) if args.rewrites else {}
     llm = None
     wants_llm = "llm" in systems or "agent-llm" in systems
@@ -225,6 +232,18 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     _print_reports(reports, title)
     return 0
+
+
+def _committed(folder: Path, name: str) -> str | None:
+    """The recordings this repository commits for a data set (`benchmarks/rewrites/scifact.jsonl`
+    …), when eval runs from a checkout that has them; said on stderr, since they change what
+    the llm and agent-llm rows measure."""
+    path = folder / f"{name}.jsonl"
+    if not path.is_file():
+        return None
+    print(f"replaying {path} (default for {name!r}; pass the option to choose another file)",
+          file=sys.stderr)
+    return str(path)
 
 
 def _eval_judge(judgements: str | None) -> Any:
