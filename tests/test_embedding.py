@@ -1,16 +1,78 @@
+import sys
+import warnings
+from pathlib import Path
+
 import numpy as np
-from rolecall.embedding import default_embedder
+import pytest
+from rolecall.embedding import SentenceTransformerEmbedder, default_embedder
+from rolecall.errors import InvalidQueryError, MissingDependencyError
+
+TEXTS = ["a drug that treats headaches", "Aaron, but don't mention Moses", "x " * 300]
+
+
+def _reference(e: SentenceTransformerEmbedder) -> np.ndarray:
+    ref: np.ndarray = e._load().encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    return ref
 
 
 def test_direct_query_path_matches_sentence_transformers() -> None:
-    e = default_embedder()
-    texts = ["a drug that treats headaches", "Aaron, but don't mention Moses", "x " * 300]
-    direct = e.encode(texts)
-    model = e._load()
-    reference = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    assert e._direct is not None
+    e = SentenceTransformerEmbedder(query_runtime="torch")
+    direct = e.encode(TEXTS)
+    reference = _reference(e)
+    assert e.query_runtime == "torch" and e._direct is not None
     assert e._direct.lean, "MiniLM should run through the lean BERT forward"
     assert direct.shape == (3, 384) and direct.dtype == np.float32
     assert np.abs(direct - reference).max() < 1e-5
-    big = e.encode(texts * 4)  # more than a query's worth goes through model.encode
+    big = e.encode(TEXTS * 4)  # more than a query's worth goes through model.encode
     assert np.abs(big[:3] - reference).max() < 1e-5
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ROLECALL_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_onnx_query_path_matches_and_caches_its_export(home: Path) -> None:
+    e = SentenceTransformerEmbedder(query_runtime="onnx")
+    got = e.encode(TEXTS)
+    assert e.query_runtime == "onnx" and e.query_runtime_note == ""
+    assert got.shape == (3, 384) and got.dtype == np.float32
+    assert np.abs(got - _reference(e)).max() < 1e-5
+    [graph] = (home / "onnx").glob("*.onnx")
+    stamp = graph.stat().st_mtime_ns
+    again = SentenceTransformerEmbedder(query_runtime="auto")
+    assert np.abs(again.encode(TEXTS[:1]) - got[:1]).max() < 1e-5
+    assert again.query_runtime == "onnx" and graph.stat().st_mtime_ns == stamp  # reused
+    # A damaged cached graph is exported anew, not trusted and not fatal.
+    graph.write_bytes(b"not an onnx graph")
+    healed = SentenceTransformerEmbedder(query_runtime="onnx")
+    assert np.abs(healed.encode(TEXTS) - got).max() < 1e-5
+    assert graph.stat().st_size > 1_000_000
+
+
+def test_onnx_runtime_missing(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
+    with pytest.raises(MissingDependencyError, match=r"rolecall\[onnx\]"):
+        SentenceTransformerEmbedder(query_runtime="onnx").encode(["q"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not installed is a choice, not a warning
+        auto = SentenceTransformerEmbedder(query_runtime="auto")
+        vec = auto.encode(["q"])
+    assert auto.query_runtime == "torch" and "rolecall[onnx]" in auto.query_runtime_note
+    assert vec.shape == (1, 384)
+
+
+def test_query_runtime_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidQueryError, match="query_runtime"):
+        SentenceTransformerEmbedder(query_runtime="tpu")  # type: ignore[arg-type]
+    monkeypatch.setenv("ROLECALL_QUERY_RUNTIME", "gpu")
+    with pytest.raises(InvalidQueryError, match="ROLECALL_QUERY_RUNTIME"):
+        SentenceTransformerEmbedder()
+
+
+def test_default_embedder_reports_its_query_runtime() -> None:
+    e = default_embedder()
+    e.encode(["q"])
+    assert e.query_runtime in ("onnx", "torch")
+    assert e.query_runtime == "onnx" or e.query_runtime_note
