@@ -76,3 +76,12 @@ def test_default_embedder_reports_its_query_runtime() -> None:
     e.encode(["q"])
     assert e.query_runtime in ("onnx", "torch")
     assert e.query_runtime == "onnx" or e.query_runtime_note
+
+
+def test_onnx_is_cpu_only() -> None:
+    # No GPU here to load onto: the device check comes before the model is touched.
+    with pytest.raises(InvalidQueryError, match="runs on the CPU"):
+        SentenceTransformerEmbedder(query_runtime="onnx", device="cuda:0")._use_onnx(None, None)
+    auto = SentenceTransformerEmbedder(query_runtime="auto", device="cuda")
+    auto._use_onnx(None, None)
+    assert "'cuda'" in auto.query_runtime_note

@@ -92,7 +92,7 @@ class SentenceTransformerEmbedder:
             model = SentenceTransformer(path, device=self.device)
             self._direct = _direct_path(model, torch)
             self.query_runtime = "torch"
-            if self._runtime != "torch" and _is_cpu(self.device):
+            if self._runtime != "torch":
                 self._use_onnx(model, torch)
             getter = getattr(model, "get_embedding_dimension", None) or (
                 model.get_sentence_embedding_dimension
@@ -106,6 +106,12 @@ class SentenceTransformerEmbedder:
         from .kvcache import default_cache_dir
         from .onnx_encoder import onnx_query_encoder
 
+        if not _is_cpu(self.device):
+            why = f"the ONNX query encoder runs on the CPU; this embedder is on {self.device!r}"
+            if self._runtime == "onnx":
+                raise InvalidQueryError(why + ": pass query_runtime='torch' or device='cpu'")
+            self.query_runtime_note = why
+            return
         try:
             self._direct = onnx_query_encoder(
                 model, torch, default_cache_dir() / "onnx", torch.get_num_threads()
