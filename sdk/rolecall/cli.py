@@ -164,7 +164,6 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-
     from . import eval as ev
     from .errors import RolecallError
     from .graph import KnowledgeGraph
@@ -196,14 +195,17 @@ def _eval(args: argparse.Namespace) -> int:
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if args.ablations:
         systems += [a for a in ev.ABLATIONS if a not in systems]
-    args.rewrites = args.rewrites or _committed(Path("benchmarks/rewrites"), ds.name)
-    args.judgements = args.judgements or _committed(Path("benchmarks/judgements"), ds.name)
+    wants_llm = "llm" in systems or "agent-llm" in systems
+    judged = {"agent-llm", "agent-judge2"} & set(systems)
+    if wants_llm:
+        args.rewrites = args.rewrites or _committed(Path("benchmarks/rewrites"), ds.name)
+    if judged:
+        args.judgements = args.judgements or _committed(Path("benchmarks/judgements"), ds.name)
     if args.record_rewrites and not args.rewrites:
-        raise SystemExit("--record-rewrites needs --rewrites FILE: where to append the "
-                         "recorded rewrites")
+        raise SystemExit("--record-rewrites needs --rewrites FILE (and the llm system): where "
+                         "to append the recorded rewrites")
     rewrites = ev.load_rewrites(args.rewrites) if args.rewrites else {}
     llm = None
-    wants_llm = "llm" in systems or "agent-llm" in systems
     if wants_llm and (args.record_rewrites or not all(q.id in rewrites for q in ds.queries)):
         from .rewrite.auto import rewriter_from_env
         from .rewrite.llm import LLMRewriter
@@ -212,7 +214,6 @@ def _eval(args: argparse.Namespace) -> int:
         if isinstance(candidate, LLMRewriter):
             llm = candidate
         print(f"llm system: {why}", file=sys.stderr)
-    judged = {"agent-llm", "agent-judge2"} & set(systems)
     judge = _eval_judge(args.judgements) if judged else None
     runs = ev.run_systems(
         retriever, ds, systems, k=args.k, rewrites=rewrites, llm=llm, judge=judge,
