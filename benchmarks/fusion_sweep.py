@@ -15,7 +15,6 @@ over a grid of weights, and prints nDCG@10 on both splits beside the rolecall's 
 from __future__ import annotations
 
 import argparse
-import math
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rolecall.eval import ndcg_at_k
 
 Ranked = list[tuple[str, float]]
 
@@ -41,13 +41,6 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
         qid, doc, grade = line.split()
         out[qid][doc] = int(grade)
     return out
-
-
-def ndcg10(ranking: list[str], rel: dict[str, int]) -> float:
-    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking[:10]))
-    ideal = sorted(rel.values(), reverse=True)[:10]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg else 0.0
 
 
 def _rrf(lex: Ranked, dense: Ranked, *, k: int, w_lex: float) -> list[str]:
@@ -80,7 +73,8 @@ def main() -> int:
     def mean(split: str, fuse: Callable[[Ranked, Ranked], list[str]]) -> float:
         run, rel = runs[split], qrels[split]
         qids = [q for q in run["bm25"] if q in rel]
-        return sum(ndcg10(fuse(run["bm25"][q], run["dense"][q]), rel[q]) for q in qids) / len(qids)
+        scores = [ndcg_at_k(fuse(run["bm25"][q], run["dense"][q]), rel[q]) for q in qids]
+        return sum(scores) / len(scores)
 
     rows: list[tuple[str, Callable[[Ranked, Ranked], list[str]]]] = [
         ("bm25", lambda lex, _d: [d for d, _ in lex]),
