@@ -84,3 +84,20 @@ def test_titles_keep_their_leading_function_words() -> None:
     }
     for text, excluded in cases.items():
         assert [e.text for e in r.rewrite(text).exclusions] == [excluded], text
+
+
+def test_exclusion_spans_are_cleaned_to_what_is_named() -> None:
+    r = RuleRewriter()
+    cases = {
+        # a relative lead-in: the excluded thing is the name after it
+        "thought experiments other than those associated with Stefano Gualeni":
+            "Stefano Gualeni",
+        # a reflexive after a name is emphasis; after a common noun it carries the meaning
+        "marches, excluding John Philip Sousa himself": "John Philip Sousa",
+        "the Colosseum, excluding the city itself": "city itself",
+        # a span cut inside a quotation loses its lone quote mark, not its words
+        'themes in the accounts of "Caracalla" excluding the figure of "Caracalla"':
+            "figure of Caracalla",
+    }
+    for text, excluded in cases.items():
+        assert [e.text for e in r.rewrite(text).exclusions] == [excluded], text

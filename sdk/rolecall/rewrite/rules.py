@@ -413,12 +413,32 @@ def _plausible_object(kg: KnowledgeGraph, eid: str, objects: set[str]) -> bool:
 _LEAD_RE = re.compile(r"^(?:the|a|an|any|all|his|her|their|its|of|about|to|on)\s+", re.I)
 
 
+_QUOTES = "\"“”"
+_RELATIVE_LEAD_RE = re.compile(
+    r"^(?:those|the\s+ones|ones|anything|things)\s+"
+    r"(?:associated|related|connected|linked|having\s+to\s+do)\s+(?:with|to)\s+",
+    re.I,
+)
+_REFLEXIVE_RE = re.compile(r"\s+(?:itself|himself|herself|themselves)$", re.I)
+
+
 def _clean_span(span: str) -> str:
     s = _MARKER_RE.sub(" ", span).strip().strip("'\"‘’“”").strip()
+    if sum(s.count(q) for q in _QUOTES) % 2:
+        # A span cut inside a quotation ('"Caracalla"' → 'figure of "Caracalla'): a lone
+        # quote mark would become part of the excluded phrase.
+        s = s.translate({ord(q): None for q in _QUOTES})
+    # "those associated with Stefano Gualeni": the excluded thing is the name.
+    s = _RELATIVE_LEAD_RE.sub("", s)
     prev = None
     while prev != s and not _is_title(s):
         prev = s
         s = _LEAD_RE.sub("", s).strip()
+    bare = _REFLEXIVE_RE.sub("", s)
+    if bare != s and _looks_like_name(bare):
+        # "Sousa himself" excludes Sousa; "the structure itself" keeps its emphasis, which
+        # is what distinguishes the building from every other structure.
+        s = bare
     return re.sub(r"\s+", " ", s)
 
 
