@@ -211,3 +211,17 @@ def test_two_order_judging_demotes_only_on_agreement() -> None:
     assert "disagree" in result.verdicts["b"][1]
     with pytest.raises(InvalidQueryError):
         LLMJudge("openai/fake", api_base="http://127.0.0.1:9/v1", orders=3)
+
+
+def test_a_narrow_candidate_window_is_widened_before_any_constraint_is_relaxed(
+    tiny: Retriever,
+) -> None:
+    q = "headache relief, excluding ibuprofen"
+    wide = Agent(tiny).search(q, k=3)  # depth 100 covers the whole tiny corpus: no deepening
+    assert not any(s.kind == "deepen" for s in wide.plan.steps)
+    narrow = Agent(tiny).search(q, k=3, depth=2)
+    kinds = [s.kind for s in narrow.plan.steps]
+    assert "deepen" in kinds and kinds.index("deepen") < kinds.index("relax"), kinds
+    deepen = next(s for s in narrow.plan.steps if s.kind == "deepen")
+    assert f"within 2 candidates per leg: 0 within {len(tiny.index)}" in deepen.detail
+    assert narrow.ids == wide.ids  # what the wide window finds, not the narrow one's leftovers

@@ -3,7 +3,7 @@ budget — with every step reported in the plan.
 
     agent = Agent(retriever, judge=LLMJudge("openai/qwen", api_base=...))
     result = agent.search("Renaissance art, excluding the influence of classical antiquity")
-    result.plan.steps      # rewrite, search, relax?, verify, judge?, clarify?
+    result.plan.steps      # rewrite, search, deepen?, relax?, verify, judge?, clarify?
     result.plan.spent      # LLM calls, tokens, seconds; which limit stopped a step
     result.clarification   # a question for the user, when the query needs one
 
@@ -13,7 +13,9 @@ The loop:
    the rule rewriter, and the plan says so;
 2. **search strictly**: relations as hard filters and exclusions suppressed (the literal
    reading of "excluding X");
-3. **relax** while fewer than k hits survive: the least certain constraint first (grounding
+3. **deepen, then relax** while fewer than k hits survive: first widen each leg's candidate
+   window (suppression is applied after fusion, so a narrow window can fall short on its
+   own); then relax the least certain constraint first (grounding
    confidence; a hard exclusion counts as 0.9 — stated by the user, but suppressing every
    mention is its most literal reading), re-running after each, reporting what was relaxed;
 4. **verify cheaply** the top `verify_window` hits: the sentence that best matches each
@@ -105,6 +107,8 @@ class Agent:
             detail=f"{len(result.hits)} hits (constraints {settings.constraint_mode}, "
                    f"exclusions {overrides.get('exclusion_mode', settings.exclusion_mode)})",
         ))
+        if len(result.hits) < k:
+            result, overrides = self._deepen(result, rq, k, settings.depth, overrides, steps)
         if self.relax:
             result, rq, overrides = self._relax(result, rq, k, overrides, steps)
         passages = self._verify(result, rq, steps)
@@ -166,6 +170,33 @@ class Agent:
         steps.append(AgentStep(kind="rewrite", detail=f"by {rq.provenance.rewriter}",
                                llm_calls=calls, ms=_ms(t)))
         return rq
+
+    def _deepen(
+        self,
+        result: SearchResult,
+        rq: RoleQuery,
+        k: int,
+        depth: int,
+        overrides: dict[str, Any],
+        steps: list[AgentStep],
+    ) -> tuple[SearchResult, dict[str, Any]]:
+        """Suppression happens after fusion, over each leg's top `depth` candidates: a strict
+        search can fall short of k because the window was too narrow, not because the corpus
+        lacks documents that meet every constraint.  Widen the window before relaxing any
+        constraint, so that "relaxed" always means the corpus could not do it."""
+        size = len(self.retriever.index)
+        if depth >= size:
+            return result, overrides
+        wider = min(size, max(4 * depth, 4 * k))
+        t = time.perf_counter()
+        deeper = self.retriever.search(rq, k=k, **{**overrides, "depth": wider})
+        steps.append(AgentStep(
+            kind="deepen", ms=_ms(t),
+            detail=f"{len(result.hits)} hits < k={k} within {depth} candidates per leg: "
+                   f"{len(deeper.hits)} within {wider}",
+        ))
+        # Kept even when it found nothing more: relaxed searches then fill from the wide window.
+        return deeper, {**overrides, "depth": wider}
 
     def _relax(
         self,

@@ -107,7 +107,9 @@ class Degradation(BaseModel):
 class AgentStep(BaseModel):
     """One step of the agent loop (`rolecall.agent`), as it ran."""
 
-    kind: Literal["rewrite", "search", "relax", "verify", "judge", "clarify", "budget"]
+    kind: Literal[
+        "rewrite", "search", "deepen", "relax", "verify", "judge", "clarify", "budget"
+    ]
     detail: str
     llm_calls: int = 0
     ms: float = 0.0
