@@ -15,6 +15,12 @@ plain dense and hybrid RRF timed over the same index in the same run
 (`latency.measure_search`).
 
 `--embed-only` stops after the vectors (for a session that cannot wait for the build).
+
+`--precision bfloat16` (the default here) embeds through torch autocast on a CPU with native
+bfloat16: 2.7× faster, vectors within 1e-4 cosine of float32's (checked when the model loads;
+`SentenceTransformerEmbedder(bulk_precision=...)`).  That turns the embedding from ~2.5 h of
+both cores into ~1 h, which one working session can hold.  Vectors of each precision are kept
+apart (`vectors-N-<precision>`).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import numpy as np  # noqa: E402
 from latency import make_docs, make_kg, make_queries, measure_search  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rolecall import Index  # noqa: E402
-from rolecall.embedding import default_embedder  # noqa: E402
+from rolecall.embedding import SentenceTransformerEmbedder, default_embedder  # noqa: E402
 from rolecall.progress import progress_bar  # noqa: E402
 
 
@@ -55,10 +61,13 @@ class StoredVectors:
         return self._vectors[[self._row[t] for t in texts]]
 
 
-def embed_chunks(texts: list[str], out: Path, chunk: int, console: Console) -> np.ndarray | None:
+def embed_chunks(texts: list[str], out: Path, chunk: int, precision: str,
+                 console: Console) -> np.ndarray | None:
     out.mkdir(parents=True, exist_ok=True)
     reuse = _vectors_of_100k(texts, console)
-    embedder = default_embedder()
+    embedder = SentenceTransformerEmbedder(bulk_precision=precision)  # type: ignore[arg-type]
+    embedder.encode(["load the model"] * 9)  # a batch: loads and checks the bulk precision
+    console.print(f"bulk precision: {embedder.bulk_precision} {embedder.bulk_precision_note}")
     n_chunks = (len(texts) + chunk - 1) // chunk
     missing = [c for c in range(n_chunks) if not (out / f"chunk-{c:05d}.npy").exists()]
     console.print(f"{n_chunks - len(missing)} of {n_chunks} chunks already embedded")
@@ -102,6 +111,7 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=50_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--embed-only", action="store_true")
+    ap.add_argument("--precision", choices=("float32", "bfloat16"), default="bfloat16")
     ap.add_argument("--search-only", action="store_true",
                     help="open the built index and search (what the script runs in a child "
                          "process after building)")
@@ -114,8 +124,8 @@ def main() -> int:
     kg = make_kg(rng)
     docs = make_docs(args.docs, rng)
     texts = [d.full_text for d in docs]
-    vectors = embed_chunks(texts, Path(f".rolecall/bench/vectors-{args.docs}"), args.chunk,
-                           console)
+    vectors = embed_chunks(texts, Path(f".rolecall/bench/vectors-{args.docs}-{args.precision}"),
+                           args.chunk, args.precision, console)
     if vectors is None or args.embed_only:
         console.print("vectors incomplete or --embed-only: rerun to continue")
         return 0
