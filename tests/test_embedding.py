@@ -85,3 +85,52 @@ def test_onnx_is_cpu_only() -> None:
     auto = SentenceTransformerEmbedder(query_runtime="auto", device="cuda")
     auto._use_onnx(None, None)
     assert "'cuda'" in auto.query_runtime_note
+
+
+def _native_bf16() -> bool:
+    import torch
+
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check and check())
+
+
+BATCH = [f"document {i}: aspirin treats headache but causes bleeding in {i} trials" for i in
+         range(20)] + TEXTS  # more than a query's worth: the batch path
+
+
+def test_bfloat16_bulk_encoding_stays_within_rounding_of_float32() -> None:
+    e = SentenceTransformerEmbedder(query_runtime="torch", bulk_precision="bfloat16")
+    got = e.encode(BATCH)
+    want = SentenceTransformerEmbedder(query_runtime="torch").encode(BATCH)
+    if not _native_bf16():  # emulated bfloat16 is slower: refused, and said why
+        assert e.bulk_precision == "float32" and "native bfloat16" in e.bulk_precision_note
+        return
+    assert e.bulk_precision == "bfloat16" and e.bulk_precision_note == ""
+    assert got.dtype == np.float32 and got.shape == want.shape
+    cos = (got * want).sum(axis=1)
+    assert cos.min() > 0.999 and np.abs(got - want).max() > 0  # close, and really bfloat16
+    assert np.abs(e.encode(TEXTS[:2]) - want[-3:-1]).max() < 1e-5  # queries stay float32
+
+
+def test_bfloat16_that_drifts_falls_back_to_float32_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import rolecall.embedding as embedding
+
+    if not _native_bf16():
+        pytest.skip("needs a CPU with native bfloat16 to reach the drift check")
+    monkeypatch.setattr(embedding, "_BF16_MIN_COSINE", 1.5)  # no rounding passes this
+    e = SentenceTransformerEmbedder(query_runtime="torch", bulk_precision="bfloat16")
+    with pytest.warns(RuntimeWarning, match="stays float32"):
+        got = e.encode(BATCH)
+    assert e.bulk_precision == "float32" and "drift" in e.bulk_precision_note
+    want = SentenceTransformerEmbedder(query_runtime="torch").encode(BATCH)
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_bulk_precision_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidQueryError, match="bulk_precision"):
+        SentenceTransformerEmbedder(bulk_precision="int8")  # type: ignore[arg-type]
+    monkeypatch.setenv("ROLECALL_BULK_PRECISION", "fp16")
+    with pytest.raises(InvalidQueryError, match="ROLECALL_BULK_PRECISION"):
+        SentenceTransformerEmbedder()
