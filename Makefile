@@ -52,8 +52,10 @@ lint: install
 	$(VENV)/bin/ruff check sdk tests examples benchmarks
 	$(VENV)/bin/mypy
 
+# The side-by-side quality table on NegConstraint-dev (BENCHMARKS.md's first section).
 bench: install
-	$(PY) benchmarks/negconstraint.py
+	$(VENV)/bin/rolecall eval ../shared/data/negconstraint-dev --index .rolecall/bench/negconstraint-dev \
+		--systems bm25,dense,hybrid,rules,rules-hard,llm,agent
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,7 @@ Four kinds of evidence, each scaled to 0..1, the strongest winning:
   `(cos(doc, exclusion) - cos(doc, description) + margin) / scale`, times its weight.
 
 Calibration (`EvidenceWeights` defaults) was chosen on NegConstraint-dev with the rule
-rewriter (benchmarks/negconstraint.py); the held-out two thirds of NegConstraint were not
+rewriter (`rolecall eval … --systems rules`); the held-out two thirds of NegConstraint were not
 used.  The result is a per-document strength and the checks that explain it; the caller turns
 strengths into penalties (soft) or suppression (hard).
 """
