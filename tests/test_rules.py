@@ -101,3 +101,47 @@ def test_exclusion_spans_are_cleaned_to_what_is_named() -> None:
     }
     for text, excluded in cases.items():
         assert [e.text for e in r.rewrite(text).exclusions] == [excluded], text
+
+
+@pytest.mark.parametrize("text, negated", [
+    # a claim: the negation is inside its subject, or after its verb with no comma between
+    ("Mice without IFN-γ or its receptor are resistant to EAM induced with α-MyHC/CFA.",
+     ["IFN-γ"]),
+    ("Patients without diabetes have a lower risk of stroke.", ["diabetes"]),
+    ("Sudden death can occur in patients with hypertension without cardiac abnormalities.",
+     ["cardiac abnormalities"]),
+])
+def test_a_statements_negation_is_its_content_not_an_exclusion(
+    rw: RuleRewriter, text: str, negated: list[str]
+) -> None:
+    q = rw.rewrite(text)
+    assert q.exclusions == [] and q.description == "" and q.keywords == []  # searched as typed
+    assert any("read as part of a statement" in n for n in q.provenance.notes)  # and said so
+    assert rw.negated_in_statement(text) == negated
+
+
+@pytest.mark.parametrize("text, excluded", [
+    ("recipes without nuts", "nuts"),  # no verb: a search, not a claim
+    ("Which drugs are safe without drowsiness", "drowsiness"),  # a question
+    ("Show me recipes that are quick without nuts", "nuts"),  # an imperative
+    ("Can you find recipes without nuts?", "nuts"),
+    ("The Hobbes essay is what I need, but not Leviathan", "Leviathan"),  # the user speaks
+    ("Papers on jazz are good, but not bebop", "bebop"),  # an afterthought after a comma
+])
+def test_requests_phrased_like_statements_keep_their_exclusions(
+    rw: RuleRewriter, text: str, excluded: str
+) -> None:
+    assert [e.text for e in rw.rewrite(text).exclusions] == [excluded]
+    assert rw.negated_in_statement(text) == []
+
+
+def test_the_merge_drops_a_model_exclusion_of_what_a_statement_negates(rw: RuleRewriter) -> None:
+    from rolecall.query import Exclusion, RoleQuery
+    from rolecall.rewrite.merge import merge_explicit
+
+    text = "Mice without IFN-γ or its receptor are resistant to EAM."
+    model = RoleQuery(text=text, exclusions=[Exclusion(text="IFN-γ", entity=True),
+                                             Exclusion(text="adjuvant")])
+    merged = merge_explicit(model, text, [], Catalog(KnowledgeGraph()), rw)
+    assert [e.text for e in merged.exclusions] == ["adjuvant"]  # only what the claim negates
+    assert any("negated inside a statement" in n for n in merged.provenance.notes)

@@ -10,6 +10,8 @@ explicit cue says.  So the merge is:
   cue's relation replaces the model's relations on that same object;
 * where cues found the exclusions, a model exclusion that lies in the wanted part of the
   query is dropped (the model excluding the topic itself);
+* a model exclusion of what a statement negates ("Mice without IFN-γ are resistant …") is
+  dropped: in a claim, the negation is the content;
 * in a follow-up, the explicit constraints of the previous user turn carry over unless the
   follow-up constrains the same object itself.
 
@@ -90,6 +92,19 @@ def merge_explicit(
             key = normalize(ex.text)
             if key in wanted and not any(key in c or c in key for c in cue_texts):
                 notes.append(f"explicit cue: '{ex.text}' is part of the request, not excluded")
+                continue
+            kept.append(ex)
+        exclusions = kept
+    negated = [normalize(n) for n in cues.negated_in_statement(text)]
+    if negated:
+        # "Mice without IFN-γ are resistant …" is a claim about IFN-γ-less mice: a model
+        # that excludes IFN-γ excludes the very documents the claim is about.
+        kept = []
+        for ex in exclusions:
+            key = normalize(ex.text)
+            if any(key in n or n in key for n in negated):
+                notes.append(f"explicit cue: '{ex.text}' is negated inside a statement, "
+                             "which is what the claim says, not an exclusion")
                 continue
             kept.append(ex)
         exclusions = kept

@@ -95,6 +95,36 @@ _VERB_RE = re.compile(
     r"|\s(?:is|are|was|were|has|have|had|can|could|should|would|will|do|does|did)\s",
     re.IGNORECASE,
 )
+#: Cues that are plain negation rather than an instruction about what to leave out: inside a
+#: statement ("Mice without IFN-γ are resistant to EAM") they are what the claim says.
+_PLAIN_NEGATION_RE = re.compile(
+    r"^(?:without|but\s+not|(?:with|and|but|,)\s+no|except(?:\s+for)?|other\s+than|"
+    r"apart\s+from|aside\s+from)$",
+    re.IGNORECASE,
+)
+_FINITE_RE = re.compile(
+    r"(?<![\w'])(?:is|are|was|were|has|have|had|can|cannot|could|may|might|must|shall|should|"
+    r"will|would|does|do|did)(?![\w'])",
+    re.IGNORECASE,
+)
+#: A clause opener before the verb makes it a relative or subordinate clause, not the main one.
+_SUBORDINATE_RE = re.compile(
+    r"(?<![\w'])(?:that|which|who|whom|whose|where|when|if|whether|because|while)(?![\w'])|[,;:]",
+    re.IGNORECASE,
+)
+#: First words of requests rather than statements: questions, first and second person,
+#: imperatives a search box gets.
+_REQUEST_OPENERS = frozenset(
+    "what which who whom whose where when why how is are was were has have had can could may "
+    "might must shall should will would does do did i i'm im we you me my our please let "
+    "find show give list tell explore provide describe explain analyze analyse examine "
+    "investigate discuss compare summarize summarise write search get recommend suggest look "
+    "help return retrieve need want outline present detail define identify name trace "
+    "evaluate assess review consider".split()
+)
+#: A user talking about themselves or to the system is asking, whatever the grammar ("The
+#: Hobbes essay is what I need, but not Leviathan").
+_PERSONAL = frozenset("i i'm im i'd i've me my mine we we're us our you you're your".split())
 _MARKER_RE = re.compile(r"\(\s*[A-Za-z]\s*\)")  # "(A)", "(b)" labels some queries carry
 _MAX_SPAN_WORDS = 12
 
@@ -131,7 +161,7 @@ class RuleRewriter:
         if history:
             notes.append("rule rewriter ignores chat history; the query is taken as standalone")
 
-        spans = self._exclusion_spans(text)
+        spans = self._exclusion_spans(text, notes)
         consumed = [(s.start, s.end) for s in spans]
         relations: list[RelationConstraint] = []
         exclusions: list[Exclusion] = []
@@ -209,12 +239,30 @@ class RuleRewriter:
 
     # -- exclusions ------------------------------------------------------------------------------
 
-    def _exclusion_spans(self, text: str) -> list[_Span]:
+    def negated_in_statement(self, text: str) -> list[str]:
+        """What the plain negations of a statement negate ("IFN-γ" in "Mice without IFN-γ
+        are resistant to EAM"): content of the claim, which no rewriter should exclude."""
+        negated: list[str] = []
+        self._exclusion_spans(text, [], negated)
+        return negated
+
+    def _exclusion_spans(
+        self, text: str, notes: list[str], negated: list[str] | None = None
+    ) -> list[_Span]:
         spans: list[_Span] = []
+        verb = _statement_verb(text)
+        last_end = 0
         for m in _CUE_RE.finditer(text):
-            if spans and m.start() < spans[-1].end:
+            if m.start() < last_end:
                 continue
             cue = m.group(1)
+            in_statement = (
+                verb is not None
+                and _PLAIN_NEGATION_RE.match(cue.strip()) is not None
+                # After the verb, a comma sets an afterthought apart: "Papers on jazz are
+                # good, but not bebop" is a request phrased as a statement.
+                and not (m.start() > verb.end() and re.search(r"[,;:]", text[verb.end():m.end()]))
+            )
             start, end = m.start(), m.end()
             # Parenthesised: "(excluding X)" or "(Exclude X)" → the whole parenthesis goes.
             open_paren = text.rfind("(", 0, start)
@@ -245,6 +293,17 @@ class RuleRewriter:
                 s_end = end + (len(rest[: b.start()]) if b else len(rest))
                 head = _head(text[:start])
             if cue.lower().rstrip().endswith("no") and not span_text.strip():
+                continue
+            last_end = s_end
+            if in_statement and verb is not None:
+                notes.append(
+                    f"{cue.strip()!r} read as part of a statement ({verb.group(0)!r} is its "
+                    "verb), not as an exclusion: a claim's negations are what it says"
+                )
+                if verb.start() > end:  # inside the subject: it ends where the verb begins
+                    span_text = span_text[: max(0, verb.start() - end)]
+                if negated is not None and _clean_span(span_text):
+                    negated.append(_clean_span(span_text))
                 continue
             spans.append(
                 _Span(s_start, s_end, cue, _clean_span(span_text), head)
@@ -420,6 +479,23 @@ _RELATIVE_LEAD_RE = re.compile(
     re.I,
 )
 _REFLEXIVE_RE = re.compile(r"\s+(?:itself|himself|herself|themselves)$", re.I)
+
+
+def _statement_verb(text: str) -> re.Match[str] | None:
+    """The main verb's match when `text` is a statement ("Mice without IFN-γ are resistant …",
+    "Sudden death can occur … without …"), None for a request or a bare topic.
+
+    A statement opens with its subject (not a question word, a pronoun or an imperative)
+    and has a finite auxiliary before any clause opener, and no one says "I" or "you" in it;
+    "recipes that are quick without nuts" and "Which drugs are safe without drowsiness" stay
+    requests."""
+    words = re.findall(r"[\w']+", text.lower())
+    if not words or words[0] in _REQUEST_OPENERS or _PERSONAL & set(words):
+        return None
+    verb = _FINITE_RE.search(text)
+    if verb is None or _SUBORDINATE_RE.search(text, 0, verb.start()):
+        return None
+    return verb
 
 
 def _clean_span(span: str) -> str:
