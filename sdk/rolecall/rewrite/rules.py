@@ -4,7 +4,9 @@ It recognises three things and nothing else:
 
 * **exclusion cues** — "excluding X", "(except X)", "without mentioning X", "but don't
   mention X", "other than X", "apart from X", "no X", "non-X" …  The excluded span runs to the
-  closing parenthesis, or to the next punctuation / clause boundary;
+  closing parenthesis, or to the next punctuation / clause boundary.  In a statement ("Mice
+  without IFN-γ are resistant to EAM"), a plain negation is what the claim says, not an
+  instruction to the search: it is noted in the plan, not excluded;
 * **relation cues** from a configurable lexicon ("treats / for / relieves" → `treats`,
   "causes / side effect" → `causes`), negated by a preceding "not / doesn't / never", whose
   object is the first knowledge-graph entity within a few words after the cue;
