@@ -161,12 +161,28 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
     )
     if index.dense.ann is not None:
         vecs = index.embedder.encode(queries[:100])
-        hits = 0
+        truth = [{o for o, _ in index.dense.search(v, 10, exact=True)} for v in vecs]
+        t = time.perf_counter()
         for v in vecs:
-            exact = {o for o, _ in index.dense.search(v, 10, exact=True)}
-            approx = {o for o, _ in index.dense.search(v, 10)}
-            hits += len(exact & approx)
-        console.print(f"HNSW recall@10 vs exact: {hits / (10 * len(vecs)):.3f}")
+            index.dense.search(v, 10, exact=True)
+        exact_ms = (time.perf_counter() - t) * 1000 / len(vecs)
+        # The serving ef (rolecall's default for this size) first, then others: what recall
+        # costs.
+        serving = index.dense.ann.ef
+        for ef in dict.fromkeys((serving, 128, 256, 512)):
+            index.dense.ann.set_ef(ef)
+            hits, ms = 0, []
+            for v, want in zip(vecs, truth, strict=True):
+                t = time.perf_counter()
+                got = index.dense.search(v, 10)
+                ms.append((time.perf_counter() - t) * 1000)
+                hits += len(want & {o for o, _ in got})
+            what = " (serving default)" if ef == serving else ""
+            console.print(f"HNSW recall@10 vs exact at ef={ef}{what}: "
+                          f"{hits / (10 * len(vecs)):.3f} "
+                          f"({statistics.median(ms):.2f} ms p50 per ANN query; exact search "
+                          f"{exact_ms:.1f} ms)")
+        index.dense.ann.set_ef(serving)
 
 
 def main() -> int:

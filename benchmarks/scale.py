@@ -153,10 +153,13 @@ def _search(path: Path, queries: int, console: Console) -> int:
     index = Index.open(path)
     measure_search(index, make_queries(queries), console)
     size = sum(f.stat().st_size for f in index.directory.rglob("*") if f.is_file())
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child would
+    # report its parent's (the build's) peak.
+    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:"))
     console.print(f"{len(index)} documents; index generation on disk {size / 2**30:.2f} GiB; "
-                  f"peak RSS of the searching process {rss:.2f} GiB (open, {queries} queries "
-                  "through four systems, recall check)")
+                  f"peak RSS of the searching process {hwm / 2**20:.2f} GiB (open, {queries} "
+                  "queries through four systems, recall check)")
     console.print(f"[dim]command: {' '.join([Path(sys.executable).name, *sys.argv])}[/dim]")
     return 0
 

@@ -30,6 +30,15 @@ _ANN_EXACT_MAX = 2_048
 _ANN = "hnsw.bin"
 
 
+def default_ef(n: int) -> int:
+    """HNSW search beam for an index of `n` documents.  A fixed beam loses recall as the
+    graph grows (measured on the synthetic corpus, M=16: recall@10 0.976 at 100k with
+    ef=128, but 0.828 at 1M; at 1M ef=256 gives 0.934 and ef=512 0.985, for 0.5 → 1.8 ms
+    per query), so it widens with the index: 128 up to 256k documents, n/2000 after, at
+    most 512."""
+    return min(512, max(128, n // 2000))
+
+
 class DenseIndex:
     """Normalised float32 embeddings, one row per document ordinal."""
 
@@ -90,7 +99,7 @@ class DenseIndex:
                 ann.load_index(str(ann_path), max_elements=expected_rows)
             except RuntimeError as exc:
                 raise IndexCorruptError(f"HNSW index unreadable ({exc}); rebuild", path=ann_path)
-            ann.set_ef(128)
+            ann.set_ef(default_ef(expected_rows))
         return cls(vectors, ann)
 
     # -- querying --------------------------------------------------------------------------------
