@@ -135,6 +135,7 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
     for s in stages:
         table.add_column(f"{s} p50", justify="right")
     totals: dict[str, float] = {}
+    slowest: list[tuple[float, str, dict[str, float]]] = []
     for name, run in systems.items():
         wall: list[float] = []
         per: dict[str, list[float]] = {s: [] for s in stages}
@@ -148,6 +149,8 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
             for s in stages:
                 per[s].append(res.plan.timings_ms.get(s, 0.0))
             overhead.append(wall[-1] - res.plan.timings_ms.get("embed", 0.0))
+            if name == "rolecall (rules)":
+                slowest.append((wall[-1], q, res.plan.timings_ms))
         totals[name] = statistics.median(wall)
         table.add_row(name, f"{statistics.median(wall):.2f}", f"{pct(wall, 0.99):.2f}",
                       f"{statistics.median(overhead):.2f}", f"{pct(overhead, 0.99):.2f}",
@@ -159,6 +162,10 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
         f"/ BM25 = {totals['rolecall (rules)'] / totals['BM25']:.2f}; "
         f"/ dense = {totals['rolecall (rules)'] / totals['dense']:.2f}"
     )
+    # The tail, explained: the slowest rolecall queries and their stages over 1 ms.
+    for took, q, timings in sorted(slowest, key=lambda x: -x[0])[:5]:
+        stages_ms = ", ".join(f"{k} {v:.0f}" for k, v in timings.items() if v > 1 and k != "total")
+        console.print(f"slow: {took:.0f} ms {q!r}: {stages_ms}")
     if index.dense.ann is not None:
         vecs = index.embedder.encode(queries[:100])
         truth = [{o for o, _ in index.dense.search(v, 10, exact=True)} for v in vecs]

@@ -17,7 +17,7 @@ plain dense and hybrid RRF timed over the same index in the same run
 `--embed-only` stops after the vectors (for a session that cannot wait for the build).
 
 `--precision bfloat16` (the default here) embeds through torch autocast on a CPU with native
-bfloat16: 2.7× faster, vectors within 1e-4 cosine of float32's (checked when the model loads;
+bfloat16: ~2.5× faster, vectors within 1e-4 cosine of float32's (checked when the model loads;
 `SentenceTransformerEmbedder(bulk_precision=...)`).  That turns the embedding from ~2.5 h of
 both cores into ~1 h, which one working session can hold.  Vectors of each precision are kept
 apart (`vectors-N-<precision>`).
