@@ -102,7 +102,7 @@ def merge_explicit(
         kept = []
         for ex in exclusions:
             key = normalize(ex.text)
-            if any(key in n or n in key for n in negated):
+            if len(key) > 2 and any(key in n or n in key for n in negated):
                 notes.append(f"explicit cue: '{ex.text}' is negated inside a statement, "
                              "which is what the claim says, not an exclusion")
                 continue
