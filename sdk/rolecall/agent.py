@@ -43,9 +43,18 @@ from .clarify import clarification
 from .explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
 from .judge import Candidate, LLMJudge
 from .query import RoleQuery
-from .retriever import Retriever, _check_text, _messages, _query_text
+from .retriever import (
+    Retriever,
+    _check_text,
+    _messages,
+    _query_text,
+    read_query_text,
+    validated,
+    with_notes,
+)
 from .rewrite.base import Message
 from .rewrite.rules import RuleRewriter
+from .settings import MAX_DEPTH
 from .verify import Passage, best_passages, sentences
 
 __all__ = ["Agent"]
@@ -150,7 +159,7 @@ class Agent:
     ) -> RoleQuery:
         if isinstance(query, RoleQuery):
             steps.append(AgentStep(kind="rewrite", detail="RoleQuery given: not rewritten"))
-            return query
+            return validated(query)
         text = _query_text(query)
         _check_text(text)
         rewriter = self.retriever.rewriter
@@ -158,7 +167,10 @@ class Agent:
         t = time.perf_counter()
         if client is not None and not tracker.allows_llm_call():
             fallback = getattr(rewriter, "fallback", None) or RuleRewriter()
-            rq = fallback.rewrite(text, history=history, catalog=self.retriever.catalog)
+            read, notes = read_query_text(text)
+            rq = with_notes(
+                fallback.rewrite(read, history=history, catalog=self.retriever.catalog), notes
+            )
             steps.append(AgentStep(kind="budget", ms=_ms(t),
                                    detail=f"rewrite by {fallback.name}: LLM budget exhausted"))
             return rq
@@ -184,7 +196,7 @@ class Agent:
         search can fall short of k because the window was too narrow, not because the corpus
         lacks documents that meet every constraint.  Widen the window before relaxing any
         constraint, so that "relaxed" always means the corpus could not do it."""
-        size = len(self.retriever.index)
+        size = min(len(self.retriever.index), MAX_DEPTH)
         if depth >= size:
             return result, overrides
         wider = min(size, max(4 * depth, 4 * k))

@@ -82,6 +82,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`rolecall search … --json | head`): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
+    except KeyboardInterrupt:
+        print("rolecall: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     from .errors import RolecallError
 
     try:
@@ -123,11 +137,14 @@ def _postgres() -> Any:
 
 def _index(args: argparse.Namespace) -> int:
     from .documents import read_corpus
+    from .errors import CorpusError
     from .graph import KnowledgeGraph
     from .index import Index
 
     t = time.perf_counter()
     docs = list(read_corpus(args.corpus))
+    if not docs:
+        raise CorpusError("the corpus holds no documents; nothing was indexed", path=args.corpus)
     if args.add and args.kg:
         print("rolecall: error: --kg cannot change an existing index's graph; rebuild",
               file=sys.stderr)
@@ -344,7 +361,7 @@ def _search(args: argparse.Namespace) -> int:
         overrides["exclusion_mode"] = args.exclusion_mode
     if args.constraint_mode:
         overrides["constraint_mode"] = args.constraint_mode
-    if args.legs:
+    if args.legs is not None:
         overrides["legs"] = tuple(s.strip() for s in args.legs.split(",") if s.strip())
     query: str | RoleQuery = RoleQuery.plain(args.query) if args.plain else args.query
     result = r.search(query, k=args.k, **overrides)

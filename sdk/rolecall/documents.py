@@ -44,6 +44,14 @@ def _record_to_document(record: Any, path: Path, line: int) -> Document:
             path=path,
             line=line,
         )
+    # Ids are stored as text.  A string or an integer has one obvious text; a list, a bool,
+    # a float (NaN, 1.0) or an object has none, and str() of it would be a silent guess.
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise CorpusError(
+            f"'_id' must be a string or an integer, got {type(doc_id).__name__} {doc_id!r}",
+            path=path,
+            line=line,
+        )
     text = record.get("text")
     if not isinstance(text, str):
         raise CorpusError("record has no string 'text' field", path=path, line=line)
@@ -70,23 +78,44 @@ def read_corpus(path: str | Path) -> Iterator[Document]:
         p = p / "corpus.jsonl"
     if not p.exists():
         raise CorpusError("no such corpus file; pass a JSONL file or a BEIR folder", path=p)
-    seen: set[str] = set()
+    seen = _Seen(p)
     for lineno, record in read_jsonl(p, CorpusError):
         doc = _record_to_document(record, p, lineno)
-        if doc.id in seen:
-            raise CorpusError(f"duplicate document id {doc.id!r}", path=p, line=lineno)
-        seen.add(doc.id)
+        seen.check(doc.id, record.get("_id", record.get("id")), lineno)
         yield doc
 
 
 def coerce_documents(docs: Iterable[Document | dict[str, Any]]) -> list[Document]:
     """Accept Documents or plain dicts (same keys as a corpus line); reject duplicate ids."""
     out: list[Document] = []
-    seen: set[str] = set()
+    seen = _Seen(Path("<documents>"))
     for i, d in enumerate(docs, start=1):
         doc = d if isinstance(d, Document) else _record_to_document(d, Path("<documents>"), i)
-        if doc.id in seen:
-            raise CorpusError(f"duplicate document id {doc.id!r}", path="<documents>", line=i)
-        seen.add(doc.id)
+        raw = doc.id if isinstance(d, Document) else d.get("_id", d.get("id"))
+        seen.check(doc.id, raw, i)
         out.append(doc)
     return out
+
+
+class _Seen:
+    """Duplicate ids, reported with the line of the first use; an integer id and the same
+    digits as a string are one id once stored, and the message says so."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.first: dict[str, tuple[int, object]] = {}
+
+    def check(self, doc_id: str, raw: object, line: int) -> None:
+        prior = self.first.get(doc_id)
+        if prior is None:
+            self.first[doc_id] = (line, raw)
+            return
+        first_line, first_raw = prior
+        detail = ""
+        if type(first_raw) is not type(raw):
+            detail = (f" (the integer {doc_id} and the string {doc_id!r} are the same id once "
+                      "stored as text)")
+        raise CorpusError(
+            f"duplicate document id {doc_id!r}{detail}, first used at line {first_line}",
+            path=self.path, line=line,
+        )

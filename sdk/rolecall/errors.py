@@ -3,12 +3,16 @@
 ```
 RolecallError
 ├── InvalidQueryError           the query or a search argument cannot be used as given
+│   └── InvalidSettingError     a search setting is out of its range (names it and the range)
 ├── CorpusError                 a corpus file is malformed (names the file and the line)
 ├── KnowledgeGraphError         a knowledge-graph file is malformed (names the file and the line)
 ├── IndexError_
 │   ├── IndexNotFoundError      no rolecall index at the given path
 │   ├── IndexCorruptError       an index file is missing, truncated or unreadable (names the file)
 │   ├── IndexVersionError       the index was written by an incompatible schema version
+│   ├── IndexLocationError      the path cannot hold an index (a file; a folder of other things)
+│   ├── IndexReadOnlyError      a write to an index on a read-only filesystem or without access
+│   ├── IndexWriteError         a write failed part-way (disk full…); the previous index is intact
 │   └── BackendError            a database backend failed: connection, server, schema or query
 ├── MissingDependencyError      an optional extra is not installed (names the extra)
 ├── LLMCallError                one LLMClient request failed after its retries (the reason)
@@ -29,9 +33,13 @@ __all__ = [
     "CorpusError",
     "IndexCorruptError",
     "IndexError_",
+    "IndexLocationError",
     "IndexNotFoundError",
+    "IndexReadOnlyError",
     "IndexVersionError",
+    "IndexWriteError",
     "InvalidQueryError",
+    "InvalidSettingError",
     "KnowledgeGraphError",
     "LLMCallError",
     "LLMError",
@@ -47,6 +55,18 @@ class RolecallError(Exception):
 
 class InvalidQueryError(RolecallError, ValueError):
     """The query text or a search argument (k, weights, filters) is unusable."""
+
+
+class InvalidSettingError(InvalidQueryError):
+    """A search setting has the wrong type or is outside its range.
+
+    `.setting` names it, `.value` is what was given, `.valid` says what is accepted."""
+
+    def __init__(self, setting: str, value: object, valid: str):
+        self.setting = setting
+        self.value = value
+        self.valid = valid
+        super().__init__(f"{setting} must be {valid}, got {value!r}")
 
 
 class _FileLineError(RolecallError):
@@ -87,6 +107,43 @@ class IndexCorruptError(IndexError_):
 
 class IndexVersionError(IndexError_):
     """The index was written with a schema version this rolecall cannot read."""
+
+
+class IndexLocationError(IndexError_):
+    """The path cannot hold a rolecall index: it is a file, or a folder that is not empty
+    and holds no rolecall index.  rolecall never writes into (or deletes from) such a folder."""
+
+    def __init__(self, message: str, *, path: str | Path):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+class IndexReadOnlyError(IndexError_, PermissionError):
+    """A write (build, add) was asked of an index that cannot be written: a read-only
+    filesystem, or files the process may not change.  Searching it works."""
+
+    def __init__(self, message: str, *, path: str | Path):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+class IndexWriteError(IndexError_, OSError):
+    """Writing a new generation failed part-way (disk full, a file-size limit, an I/O
+    error).  Nothing was published: `.live_generation` (None when there was no index yet)
+    is what readers still see, unchanged.  `.reason` is the operating system's."""
+
+    def __init__(self, *, path: str | Path, reason: str, live_generation: int | None):
+        self.path = str(path)
+        self.reason = reason
+        self.live_generation = live_generation
+        kept = (
+            f"nothing changed: generation {live_generation} is still the live index"
+            if live_generation is not None else "nothing changed: no index was created"
+        )
+        super().__init__(
+            f"{self.path}: writing the new index generation failed ({reason}); {kept}. "
+            "Free disk space (or raise the limit) and run the same command again"
+        )
 
 
 class BackendError(IndexError_):

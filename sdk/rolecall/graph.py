@@ -33,9 +33,10 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .confusables import fold_confusables
 from .errors import KnowledgeGraphError
 from .explain import ConstraintCheck
-from .jsonl import read_jsonl
+from .jsonl import read_jsonl, read_lines
 from .query import Direction, Polarity, RelationConstraint
 
 __all__ = [
@@ -47,8 +48,9 @@ _WS = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
-    """Lowercase, strip accents, fold whitespace: the form names and aliases are matched in."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    """Lowercase, strip accents, read lookalike letters of mixed-script words as Latin
+    (`rolecall.confusables`), fold whitespace: the form names and aliases are matched in."""
+    decomposed = unicodedata.normalize("NFKD", fold_confusables(text))
     ascii_ish = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _WS.sub(" ", ascii_ish.replace("’", "'")).strip().lower()
 
@@ -539,35 +541,36 @@ def _read_kg_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
 
 
 def _read_kg_csv(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    with path.open("r", encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "id" not in reader.fieldnames:
-            raise KnowledgeGraphError(
-                "entity CSV needs a header with at least 'id' (id,name,type,aliases,is_a)",
-                path=path,
-                line=1,
-            )
-        for lineno, row in enumerate(reader, start=2):
-            payload: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k}
-            for list_field in ("aliases", "is_a"):
-                payload[list_field] = [
-                    s.strip() for s in payload.get(list_field, "").split("|") if s.strip()
-                ]
-            payload["type"] = payload.get("type") or None
-            yield lineno, "entity", payload
+    lines = read_lines(path, KnowledgeGraphError)
+    reader = csv.DictReader(line for _, line in lines)
+    if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
+        raise KnowledgeGraphError(
+            "entity CSV needs a header with at least 'id' (id,name,type,aliases,is_a); "
+            f"its first line reads {reader.fieldnames!r}",
+            path=path,
+            line=1,
+        )
+    for row in reader:
+        lineno = reader.line_num
+        payload: dict[str, Any] = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        for list_field in ("aliases", "is_a"):
+            payload[list_field] = [
+                s.strip() for s in payload.get(list_field, "").split("|") if s.strip()
+            ]
+        payload["type"] = payload.get("type") or None
+        yield lineno, "entity", payload
 
 
 def _read_kg_tsv(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    with path.open("r", encoding="utf-8", newline="") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip() or raw.startswith("#"):
-                continue
-            cols = [c.strip() for c in raw.rstrip("\n").split("\t")]
-            header = [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]
-            if lineno == 1 and header:
-                continue
-            if len(cols) < 3 or not all(cols[:3]):
-                raise KnowledgeGraphError(
-                    "expected 'subject<TAB>relation<TAB>object'", path=path, line=lineno
-                )
-            yield lineno, "triple", {"subject": cols[0], "relation": cols[1], "object": cols[2]}
+    for lineno, raw in read_lines(path, KnowledgeGraphError):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        cols = [c.strip() for c in raw.rstrip("\r\n").split("\t")]
+        header = [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]
+        if lineno == 1 and header:
+            continue
+        if len(cols) < 3 or not all(cols[:3]):
+            raise KnowledgeGraphError(
+                "expected 'subject<TAB>relation<TAB>object'", path=path, line=lineno
+            )
+        yield lineno, "triple", {"subject": cols[0], "relation": cols[1], "object": cols[2]}

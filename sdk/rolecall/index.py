@@ -6,6 +6,13 @@ Layout of an index directory::
     ROOT/gen-000002/        manifest.json, docs.jsonl, offsets.npy, lexical/ (tantivy),
                             embeddings.npy (+ hnsw.bin), kg.json, links.jsonl
     ROOT/.lock              held by the one process writing
+    ROOT/.rolecall-index    the marker that says this folder is a rolecall index
+
+rolecall writes only into a folder it can prove is its own: one that does not exist yet, is
+empty, or holds the marker (or, for indexes written before the marker, a `CURRENT` naming a
+generation with a valid manifest).  Any other folder is refused before anything is written,
+and inside its own folder rolecall deletes only what it wrote: `gen-NNNNNN` generations with
+a manifest and `.tmp-<32 hex>` folders of killed writers.
 
 A build or an add writes a complete new generation in a temporary folder, renames it into
 place and only then switches `CURRENT` (write-temp, fsync, rename).  Readers resolve
@@ -17,6 +24,7 @@ generation live.  The previous generation is kept for readers still holding it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -33,7 +41,16 @@ import numpy as np
 
 from .documents import Document, coerce_documents
 from .embedding import Embedder, checked_embedder, default_embedder
-from .errors import IndexCorruptError, IndexNotFoundError, IndexVersionError, InvalidQueryError
+from .errors import (
+    CorpusError,
+    IndexCorruptError,
+    IndexLocationError,
+    IndexNotFoundError,
+    IndexReadOnlyError,
+    IndexVersionError,
+    IndexWriteError,
+    InvalidQueryError,
+)
 from .filters import matches_all
 from .graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
 from .legs.dense import DEFAULT_ANN_THRESHOLD, DenseIndex
@@ -46,6 +63,9 @@ __all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest"]
 INDEX_FORMAT_VERSION = 1
 _CURRENT = "CURRENT"
 _LOCK = ".lock"
+_MARKER = ".rolecall-index"
+_MARKER_TEXT = json.dumps({"format": "rolecall-index", "format_version": INDEX_FORMAT_VERSION})
+_TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{32}$")
 _EMBED_BATCH = 256
 
 
@@ -106,13 +126,90 @@ def _fsync_dir(path: Path) -> None:
 
 @contextlib.contextmanager
 def _writer_lock(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / _LOCK).open("a") as fh:
+    """Hold the one-writer lock of an index folder that is (now provably) rolecall's."""
+    _claim(root)
+    try:
+        fh = (root / _LOCK).open("a")
+    except OSError as exc:
+        raise _unwritable(root, exc) from None
+    with fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _claim(root: Path) -> None:
+    """Make sure `root` is a folder rolecall may write into, and mark it as an index.
+
+    Refused, before anything is written: a file; a folder that is not empty and is not a
+    rolecall index.  A user's folder given as `--out` by mistake keeps every file."""
+    if root.is_file() or (root.exists() and not root.is_dir()):
+        raise IndexLocationError(
+            "is a file, not an index folder; give --out (Index.build's root) a folder that "
+            "does not exist yet, or an existing rolecall index", path=root,
+        )
+    if root.is_dir() and not _is_ours(root):
+        names = sorted(p.name for p in root.iterdir())
+        if names:
+            shown = ", ".join(repr(n) for n in names[:3]) + (" …" if len(names) > 3 else "")
+            raise IndexLocationError(
+                f"is not empty and is not a rolecall index (it holds {shown}); rolecall "
+                "writes only into a new or empty folder or an index it built. Choose another "
+                "folder for the index", path=root,
+            )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / _MARKER).is_file():
+            _write_atomic(root / _MARKER, _MARKER_TEXT + "\n")
+    except OSError as exc:
+        raise _unwritable(root, exc) from None
+
+
+def _is_ours(root: Path) -> bool:
+    """Whether `root` provably holds a rolecall index (the marker, or a legacy index)."""
+    try:
+        marker = json.loads((root / _MARKER).read_text("utf-8"))
+        if isinstance(marker, dict) and marker.get("format") == "rolecall-index":
+            return True
+    except (OSError, ValueError):
+        pass
+    try:
+        name = (root / _CURRENT).read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not _GEN_RE.match(name):
+        return False
+    try:
+        Manifest.read(root / name)
+    except (IndexCorruptError, IndexVersionError):
+        return False
+    return True
+
+
+def _unwritable(root: Path, exc: OSError) -> IndexReadOnlyError | IndexWriteError:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return IndexReadOnlyError(
+            f"cannot be written ({exc.strerror}): searching it works, but a build or an add "
+            "needs a writable folder; copy the index somewhere writable, or build to another "
+            "--out", path=root,
+        )
+    return IndexWriteError(path=root, reason=_reason(exc), live_generation=_live(root))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _live(root: Path) -> int | None:
+    try:
+        name = (root / _CURRENT).read_text("utf-8").strip()
+    except OSError:
+        return None
+    return int(name[4:]) if _GEN_RE.match(name) else None
 
 
 class Index:
@@ -157,23 +254,37 @@ class Index:
         self._passing: dict[tuple[str, ...], frozenset[int]] = {}
         self._docs_path = directory / "docs.jsonl"
         try:
-            self._docs_fd = os.open(self._docs_path, os.O_RDONLY)
+            self._docs_fd: int | None = os.open(self._docs_path, os.O_RDONLY)
         except FileNotFoundError:
             raise IndexCorruptError(
                 "document store is missing; rebuild the index", path=self._docs_path
             ) from None
-        self._docs_size = os.fstat(self._docs_fd).st_size
+        self._docs_size = os.fstat(self._fd()).st_size
         if self._docs_size != int(self._offsets[-1]):
-            os.close(self._docs_fd)
+            self.close()
             raise IndexCorruptError(
                 "document store is truncated or was changed; rebuild", path=self._docs_path
             )
 
-    def __del__(self) -> None:
-        fd = getattr(self, "_docs_fd", None)
+    def close(self) -> None:
+        """Release the document store's descriptor and the lexical read view.  Idempotent;
+        an Index is also a context manager."""
+        fd, self._docs_fd = getattr(self, "_docs_fd", None), None
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+        lexical = getattr(self, "lexical", None)
+        if lexical is not None:
+            lexical.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -182,8 +293,18 @@ class Index:
         """Open the live generation of the index at `root` (read-only)."""
         root = Path(root)
         current = root / _CURRENT
+        if root.exists() and not root.is_dir():
+            raise IndexNotFoundError(
+                f"{root} is a file, not a rolecall index folder; pass the folder that "
+                f"`rolecall index CORPUS --out FOLDER` built"
+            )
         if not current.exists():
-            hint = "it is empty" if root.exists() else "it does not exist"
+            if not root.exists():
+                hint = "it does not exist"
+            elif any(root.iterdir()):
+                hint = "the folder holds other files, not an index"
+            else:
+                hint = "it is an empty folder"
             raise IndexNotFoundError(
                 f"no rolecall index at {root} ({hint}); build one with "
                 f"`rolecall index CORPUS.jsonl --out {root}` or Index.build()"
@@ -212,7 +333,7 @@ class Index:
 
     def document(self, ordinal: int) -> Document:
         start, end = int(self._offsets[ordinal]), int(self._offsets[ordinal + 1])
-        raw = os.pread(self._docs_fd, end - start, start)  # thread-safe: no shared offset
+        raw = os.pread(self._fd(), end - start, start)  # thread-safe: no shared offset
         try:
             return Document.model_validate_json(raw)
         except ValueError as exc:
@@ -220,10 +341,16 @@ class Index:
                 f"document {ordinal} unreadable ({exc}); rebuild", path=self._docs_path
             ) from None
 
+    def _fd(self) -> int:
+        fd = self._docs_fd
+        if fd is None:
+            raise InvalidQueryError(f"the index at {self.root} was closed; open it again")
+        return fd
+
     def metadata(self) -> list[dict[str, Any]]:
         """Every document's metadata, by ordinal (read once, on first use)."""
         if self._metadata is None:
-            data = os.pread(self._docs_fd, self._docs_size, 0)
+            data = os.pread(self._fd(), self._docs_size, 0)
             self._metadata = [json.loads(line).get("metadata", {})
                               for line in data.splitlines() if line.strip()]
         return self._metadata
@@ -276,26 +403,17 @@ class Index:
         """Build an index from documents and replace whatever lives at `root`, atomically."""
         root = Path(root)
         docs = coerce_documents(documents)
+        if not docs:
+            raise CorpusError(
+                "there are no documents to index (the corpus is empty); an index needs at "
+                "least one", path="<documents>",
+            )
         embedder = embedder or default_embedder()
         with _writer_lock(root):
-            _clean_temporaries(root)
-            tmp = root / f".tmp-{uuid.uuid4().hex}"
-            tmp.mkdir()
-            try:
-                _write_generation(
-                    tmp,
-                    previous=None,
-                    new_docs=docs,
-                    kg=kg or KnowledgeGraph(),
-                    embedder=embedder,
-                    ann_threshold=ann_threshold,
-                    progress=progress,
-                    generation=_next_generation(root),
-                )
-                _publish(root, tmp)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            _write_and_publish(
+                root, previous=None, docs=docs, kg=kg or KnowledgeGraph(), embedder=embedder,
+                ann_threshold=ann_threshold, progress=progress,
+            )
         return cls.open(root, embedder=embedder)
 
     def add(
@@ -305,12 +423,15 @@ class Index:
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
         progress: bool = True,
     ) -> Index:
-        """Add documents in a new generation; returns the Index opened on it.
+        """Add documents in a new generation; returns the Index opened on it (self when
+        there is nothing to add: no generation is written for nothing).
 
         Ids already in the index are rejected (use a rebuild to replace documents): silently
         overwriting one would change results for readers without a trace.
         """
         docs = coerce_documents(documents)
+        if not docs:
+            return self
         with _writer_lock(self.root):
             latest = Index.open(self.root, embedder=self._embedder)
             dupes = [d.id for d in docs if latest.ordinal(d.id) is not None]
@@ -319,25 +440,43 @@ class Index:
                     f"{len(dupes)} document ids already indexed (e.g. {dupes[0]!r}); "
                     "rebuild the index to replace documents"
                 )
-            _clean_temporaries(self.root)
-            tmp = self.root / f".tmp-{uuid.uuid4().hex}"
-            tmp.mkdir()
-            try:
-                _write_generation(
-                    tmp,
-                    previous=latest,
-                    new_docs=docs,
-                    kg=latest.kg,
-                    embedder=latest.embedder,
-                    ann_threshold=ann_threshold,
-                    progress=progress,
-                    generation=_next_generation(self.root),
-                )
-                _publish(self.root, tmp)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            _write_and_publish(
+                self.root, previous=latest, docs=docs, kg=latest.kg,
+                embedder=latest.embedder, ann_threshold=ann_threshold, progress=progress,
+            )
         return Index.open(self.root, embedder=self._embedder)
+
+
+def _write_and_publish(
+    root: Path,
+    *,
+    previous: Index | None,
+    docs: Sequence[Document],
+    kg: KnowledgeGraph,
+    embedder: Embedder,
+    ann_threshold: int,
+    progress: bool,
+) -> None:
+    """Write a complete generation in a temporary folder, then publish it (we hold the
+    writer lock).  A failure part-way (disk full, a file-size limit) removes the temporary
+    folder and says that nothing changed; the live generation was never touched."""
+    _clean_temporaries(root)
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    try:
+        tmp.mkdir()
+        _write_generation(
+            tmp, previous=previous, new_docs=docs, kg=kg, embedder=embedder,
+            ann_threshold=ann_threshold, progress=progress, generation=_next_generation(root),
+        )
+        _publish(root, tmp)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (IndexReadOnlyError, IndexWriteError)):
+            raise
+        raise _unwritable(root, exc) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _read_json(path: Path) -> Any:
@@ -394,15 +533,24 @@ def _read_links(path: Path, count: int) -> list[DocLinks]:
     return links
 
 
+def _generations(root: Path) -> list[Path]:
+    """The generation folders rolecall wrote: `gen-NNNNNN` holding a manifest (a user's
+    `gen-photos/`, or a `gen-000001` folder without one, is not rolecall's)."""
+    return [p for p in root.glob("gen-*")
+            if _GEN_RE.match(p.name) and p.is_dir() and (p / "manifest.json").is_file()]
+
+
 def _next_generation(root: Path) -> int:
-    gens = [int(p.name[4:]) for p in root.glob("gen-*") if p.name[4:].isdigit()]
-    return max(gens, default=0) + 1
+    names = [p.name for p in root.glob("gen-*") if _GEN_RE.match(p.name)]
+    return max((int(n[4:]) for n in names), default=0) + 1
 
 
 def _clean_temporaries(root: Path) -> None:
-    """Remove what a killed writer left behind (we hold the writer lock)."""
+    """Remove what a killed writer left behind (we hold the writer lock): only folders
+    named exactly as rolecall names its temporaries."""
     for p in root.glob(".tmp-*"):
-        shutil.rmtree(p, ignore_errors=True)
+        if _TMP_RE.match(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _publish(root: Path, tmp: Path) -> None:
@@ -414,7 +562,7 @@ def _publish(root: Path, tmp: Path) -> None:
     _write_atomic(root / _CURRENT, final.name + "\n")
     _fsync_dir(root)
     # Keep the previous generation for readers that opened it; older ones can go.
-    for p in root.glob("gen-*"):
+    for p in _generations(root):
         if p.name not in (final.name, previous):
             shutil.rmtree(p, ignore_errors=True)
 
@@ -456,8 +604,9 @@ def _write_generation(
     # replaces meta.json by rename), then add the new documents.
     lex_dir = out / "lexical"
     if previous is not None:
-        shutil.copytree(previous.directory / "lexical", lex_dir, copy_function=_link_or_copy)
-        lexical = LexicalIndex.open(lex_dir)
+        shutil.copytree(previous.directory / "lexical", lex_dir, copy_function=_link_or_copy,
+                        ignore=shutil.ignore_patterns(".tantivy-*"))
+        lexical = LexicalIndex.open(lex_dir, writable=True)
     else:
         lexical = LexicalIndex.create(lex_dir)
     with progress_bar("indexing text", total=len(new_docs), enabled=progress) as advance:

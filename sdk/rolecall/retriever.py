@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from .backend import Backend
+from .confusables import fold_confusables
 from .documents import Document
 from .embedding import Embedder
 from .errors import InvalidQueryError, RolecallError
@@ -112,7 +116,9 @@ class Retriever:
     def rewrite(self, text: str, *, history: Sequence[Message | dict[str, str]] = ()) -> RoleQuery:
         """Only the rewrite step (useful to inspect what a query becomes)."""
         _check_text(text)
-        return self.rewriter.rewrite(text, history=_messages(history), catalog=self.catalog)
+        read, notes = read_query_text(text)
+        rq = self.rewriter.rewrite(read, history=_messages(history), catalog=self.catalog)
+        return with_notes(rq, notes)
 
     def search(
         self,
@@ -125,7 +131,7 @@ class Retriever:
         """Search; `query` is user text (rewritten) or a ready RoleQuery (used as is)."""
         settings = self.settings.override(k=k, **overrides)
         t0 = time.perf_counter()
-        rq = query if isinstance(query, RoleQuery) else self.rewrite(
+        rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
             _query_text(query), history=history
         )
         return self._execute(rq, settings, {"rewrite": _ms(t0)})
@@ -142,13 +148,17 @@ class Retriever:
         settings = self.settings.override(k=k, **overrides)
         t0 = time.perf_counter()
         if isinstance(query, RoleQuery):
-            rq = query
+            rq = validated(query)
         else:
             text = _query_text(query)
             _check_text(text)
             arewrite = getattr(self.rewriter, "arewrite", None)
             if arewrite is not None:
-                rq = await arewrite(text, history=_messages(history), catalog=self.catalog)
+                read, notes = read_query_text(text)
+                rq = with_notes(
+                    await arewrite(read, history=_messages(history), catalog=self.catalog),
+                    notes,
+                )
             else:
                 rq = await asyncio.to_thread(self.rewrite, text, history=history)
         return await asyncio.to_thread(self._execute, rq, settings, {"rewrite": _ms(t0)})
@@ -312,7 +322,9 @@ class Retriever:
     def explain_document(self, query: str | RoleQuery, doc_id: str) -> list[ConstraintCheck]:
         """Every constraint's verdict on one document — also one the search did not return
         ("why is X not in my results?")."""
-        rq = query if isinstance(query, RoleQuery) else self.rewrite(query)
+        rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
+            _query_text(query)
+        )
         index = self.index
         ordinal = index.ordinal(doc_id)
         if ordinal is None:
@@ -350,6 +362,48 @@ def _expanded_lexical_text(rq: RoleQuery, grounding: Grounding, kg: KnowledgeGra
         if rc.polarity == Polarity.MUST and eid in kg.entities:
             extra += kg.entities[eid].surface_forms()
     return " ".join([rq.lexical_text, *extra])
+
+
+def validated(rq: RoleQuery) -> RoleQuery:
+    """A RoleQuery given by the caller, validated again: one made with `model_construct` or
+    changed after construction skipped pydantic's checks, and the pipeline trusts them."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # serialising wrong types warns; validation says
+            data = rq.model_dump()
+        return RoleQuery.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"]) or "the query"
+        raise InvalidQueryError(
+            f"the RoleQuery given is invalid at {where}: {err['msg']}; build it with "
+            "RoleQuery(...) or RoleQuery.model_validate(...), which check every field"
+        ) from None
+    except (PydanticSerializationError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidQueryError(
+            f"the RoleQuery given cannot be read ({exc}); build it with RoleQuery(...)"
+        ) from None
+
+
+def read_query_text(text: str) -> tuple[str, list[str]]:
+    """The text the rewriter reads, and notes on what was changed to read it."""
+    folded = fold_confusables(text)
+    if folded == text:
+        return text, []
+    changed = [
+        f"{a!r} read as {b!r}" for a, b in zip(text.split(), folded.split(), strict=False)
+        if a != b
+    ]
+    return folded, [
+        f"lookalike letters from another script: {', '.join(changed[:5])}"
+    ]
+
+
+def with_notes(rq: RoleQuery, notes: list[str]) -> RoleQuery:
+    if not notes:
+        return rq
+    provenance = rq.provenance.model_copy(update={"notes": [*rq.provenance.notes, *notes]})
+    return rq.model_copy(update={"provenance": provenance})
 
 
 def _query_text(query: Any) -> str:

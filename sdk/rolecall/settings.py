@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from .errors import InvalidQueryError
+from .errors import InvalidQueryError, InvalidSettingError
 from .fusion import DEFAULT_RRF_K
 
-__all__ = ["LEGS", "MAX_K", "SearchSettings"]
+__all__ = ["LEGS", "MAX_DEPTH", "MAX_K", "MAX_RRF_K", "MAX_WEIGHT", "SearchSettings"]
 
 LEGS = ("lexical", "dense")
 MAX_K = 10_000
+#: Candidates per leg.  Fusion, evidence and explanations are linear in it; past ~10k a
+#: search stops being interactive, and tantivy aborts the process (no exception) when asked
+#: to allocate a result heap of 10**12.
+MAX_DEPTH = 10_000
+MAX_RRF_K = 10_000
+#: Weights are relative; a bound keeps the fused score finite and the ratio meaningful.
+MAX_WEIGHT = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -19,8 +27,10 @@ class SearchSettings:
     """How one search runs.
 
     * `k` — hits to return (1..10,000).
-    * `depth` — candidates each leg retrieves before fusion.
-    * `legs` / `weights` — which legs run and their RRF weights (see `rolecall.fusion`).
+    * `depth` — candidates each leg retrieves before fusion (1..10,000).
+    * `legs` / `weights` — which legs run and their RRF weights (see `rolecall.fusion`):
+      a non-empty tuple of leg names, weights finite in 0..1,000 keyed by leg name.
+    * `rrf_k` — the RRF constant (1..10,000).
     * `constraint_mode` — `"hard"`: the graph's type/relation verdict filters the legs;
       `"soft"`: violators stay but are penalised by `role_penalty`.
     * `exclusion_mode` — `"soft"` (default): documents matching an exclusion are demoted by
@@ -51,26 +61,54 @@ class SearchSettings:
             raise InvalidQueryError(
                 f"unknown search setting(s) {sorted(unknown)}; valid: {sorted(names)}"
             )
-        new = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(given.get("legs"), list):
+            given["legs"] = tuple(given["legs"])
+        new = replace(self, **given)
         new.validate()
         return new
 
     def validate(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= MAX_K:
-            raise InvalidQueryError(f"k must be an integer from 1 to {MAX_K}, got {self.k!r}")
-        if not isinstance(self.depth, int) or self.depth < 1:
-            raise InvalidQueryError(f"depth must be a positive integer, got {self.depth!r}")
-        bad = [leg for leg in self.legs if leg not in LEGS]
-        if bad or not self.legs:
-            raise InvalidQueryError(f"legs must be a non-empty subset of {LEGS}, got {self.legs}")
+        """Check every setting's type and range before any work, naming the setting."""
+        _integer("k", self.k, 1, MAX_K)
+        _integer("depth", self.depth, 1, MAX_DEPTH)
+        _integer("rrf_k", self.rrf_k, 1, MAX_RRF_K)
+        legs = self.legs
+        if (not isinstance(legs, tuple) or not legs or len(set(legs)) != len(legs)
+                or any(leg not in LEGS for leg in legs)):
+            raise InvalidSettingError(
+                "legs", legs, f"a non-empty tuple of distinct leg names from {LEGS}"
+            )
+        if not isinstance(self.weights, dict):
+            raise InvalidSettingError("weights", self.weights, "a dict of leg name -> weight")
         for leg, w in self.weights.items():
-            if not isinstance(w, (int, float)) or w < 0:
-                raise InvalidQueryError(f"weight of {leg!r} must be a number >= 0, got {w!r}")
-        if self.constraint_mode not in ("hard", "soft"):
-            raise InvalidQueryError("constraint_mode must be 'hard' or 'soft'")
-        if self.exclusion_mode not in ("hard", "soft"):
-            raise InvalidQueryError("exclusion_mode must be 'hard' or 'soft'")
+            if leg not in LEGS:
+                raise InvalidSettingError(
+                    "weights", self.weights, f"keyed by leg names from {LEGS} ({leg!r} is not one)"
+                )
+            _real(f"weights[{leg!r}]", w, 0.0, MAX_WEIGHT)
+        for name, allowed in (("constraint_mode", _MODES), ("exclusion_mode", _MODES)):
+            if getattr(self, name) not in allowed:
+                raise InvalidSettingError(name, getattr(self, name), "'hard' or 'soft'")
         for name in ("role_penalty", "exclusion_penalty", "exclusion_threshold", "min_score"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise InvalidQueryError(f"{name} must be between 0 and 1, got {v!r}")
+            _real(name, getattr(self, name), 0.0, 1.0)
+
+
+_MODES = ("hard", "soft")
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> None:
+    # bool is an int subclass: `depth=True` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidSettingError(name, value, f"an integer from {low:,} to {high:,}")
+
+
+def _real(name: str, value: Any, low: float, high: float) -> None:
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and low <= value <= high
+    )
+    if not ok:
+        raise InvalidSettingError(name, value, f"a finite number from {low:g} to {high:g}")

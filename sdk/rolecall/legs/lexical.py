@@ -9,9 +9,14 @@ which at 100k documents is ~20 ms cheaper than a term set of tens of thousands o
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import re
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -87,6 +92,7 @@ class LexicalIndex:
         self._analyzer_obj = _analyzer()
         self._searcher = index.searcher()
         self._lock = threading.Lock()
+        self._view: _ReadView | None = None
 
     # -- build / open ----------------------------------------------------------------------------
 
@@ -98,31 +104,50 @@ class LexicalIndex:
         return cls(index, path)
 
     @classmethod
-    def open(cls, path: Path) -> LexicalIndex:
+    def open(cls, path: Path, *, writable: bool = False) -> LexicalIndex:
+        """Open a committed index.  Readers (`writable=False`) never write into `path`:
+        tantivy takes a lock file in the folder it opens, which a read-only filesystem or
+        another user's files refuse, so a reader opens a private folder of links to the
+        segment files instead (see `_ReadView`).  A published generation never changes, so
+        the lock guards nothing a reader needs."""
         if not (path / "meta.json").exists():
             raise IndexCorruptError("tantivy index is missing (no meta.json); rebuild", path=path)
+        view = None if writable else _ReadView.of(path)
         try:
-            index = tantivy.Index.open(str(path))
+            index = tantivy.Index.open(str(view.path if view else path))
             index.register_tokenizer(_ANALYZER, _analyzer())
+            out = cls(index, path)
         except ValueError as exc:
+            if view is not None:
+                view.close()
             raise IndexCorruptError(f"tantivy index unreadable: {exc}; rebuild", path=path)
-        return cls(index, path)
+        out._view = view
+        return out
+
+    def close(self) -> None:
+        """Release the private read view (its links; the segment files are untouched)."""
+        view, self._view = self._view, None
+        if view is not None:
+            view.close()
 
     def add(
         self, docs: Iterable[tuple[int, str, str]], *, heap_size: int = 128_000_000
     ) -> int:
         """Index (ordinal, title, body) triples and commit; returns how many were added."""
-        writer = self._index.writer(heap_size=heap_size, num_threads=1)
         n = 0
-        for ordinal, title, body in docs:
-            doc = tantivy.Document()
-            doc.add_unsigned("ord", ordinal)  # a plain int kwarg would be typed i64
-            doc.add_text("title", title)
-            doc.add_text("body", body)
-            writer.add_document(doc)
-            n += 1
-        writer.commit()
-        writer.wait_merging_threads()
+        try:
+            writer = self._index.writer(heap_size=heap_size, num_threads=1)
+            for ordinal, title, body in docs:
+                doc = tantivy.Document()
+                doc.add_unsigned("ord", ordinal)  # a plain int kwarg would be typed i64
+                doc.add_text("title", title)
+                doc.add_text("body", body)
+                writer.add_document(doc)
+                n += 1
+            writer.commit()
+            writer.wait_merging_threads()
+        except ValueError as exc:  # tantivy reports I/O failures (disk full…) as ValueError
+            raise OSError(errno.EIO, f"tantivy could not write its index ({exc})") from exc
         self._index.reload()
         self._searcher = self._index.searcher()
         return n
@@ -212,3 +237,48 @@ class LexicalIndex:
     def doc_freq(self, token: str) -> int:
         """In how many documents an (analysed) token occurs, in either field."""
         return max(int(self._searcher.doc_freq(f, token)) for f in _FIELDS)
+
+
+class _ReadView:
+    """A private folder of symbolic links to a committed tantivy index's files, where
+    tantivy may put its lock file.  Removed on `close()`, when the reader is collected, or —
+    for a process that was killed — by the next reader (its name carries the owner's pid)."""
+
+    _PREFIX = "rolecall-lexical-"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(path), True)
+
+    @classmethod
+    def of(cls, source: Path) -> _ReadView | None:
+        _remove_stale_views()
+        try:
+            view = Path(tempfile.mkdtemp(prefix=f"{cls._PREFIX}{os.getpid()}-"))
+        except OSError:
+            return None  # no temporary space: open in place (tantivy's lock goes there)
+        target = source.resolve()
+        for entry in target.iterdir():
+            if not entry.name.startswith(".tantivy-"):  # the lock files are per opener
+                os.symlink(entry, view / entry.name)
+        return cls(view)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _remove_stale_views() -> None:
+    for p in Path(tempfile.gettempdir()).glob(f"{_ReadView._PREFIX}*"):
+        pid = p.name[len(_ReadView._PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

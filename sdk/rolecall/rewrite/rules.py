@@ -79,8 +79,16 @@ _EXCLUSION_CUES = [
     r"but\s+not",
     r"without",
     r"(?:with|and|but|,)\s+no",
+    # A trailing "…, not X" ("painkillers for headaches, not aspirin") or "(not X)"; "not
+    # only / just / to …" is emphasis or an infinitive, not an exclusion.
+    r"(?:[,;\u2014]|--|(?<=\())\s*not(?!\s+(?:only|just|merely|simply|necessarily|always|"
+    r"to|be|been|even|yet|so|too|very|much|least|surprisingly|because|since|when|if|that|"
+    r"unlike|until)\b)",
 ]
-_CUE_RE = re.compile(r"(?<![\w'])(" + "|".join(_EXCLUSION_CUES) + r")(?![\w'])", re.IGNORECASE)
+# A cue starts at a word boundary, or at the punctuation that opens it (", not X").
+_CUE_RE = re.compile(
+    r"(?:(?<![\w'])|(?![\w']))(" + "|".join(_EXCLUSION_CUES) + r")(?![\w'])", re.IGNORECASE
+)
 _NON_RE = re.compile(r"(?<![\w'])non[-\s]?(?=[a-z])", re.IGNORECASE)
 _NON_NAME_RE = re.compile(r"(?<![\w'])[Nn]on[-\s]+([A-Z][\w]{3,})")
 _BOUNDARY_RE = re.compile(
@@ -101,7 +109,7 @@ _VERB_RE = re.compile(
 #: statement ("Mice without IFN-γ are resistant to EAM") they are what the claim says.
 _PLAIN_NEGATION_RE = re.compile(
     r"^(?:without|but\s+not|(?:with|and|but|,)\s+no|except(?:\s+for)?|other\s+than|"
-    r"apart\s+from|aside\s+from)$",
+    r"apart\s+from|aside\s+from|(?:[,;\u2014]|--)?\s*not)$",
     re.IGNORECASE,
 )
 _FINITE_RE = re.compile(
@@ -138,6 +146,8 @@ class _Span:
     cue: str
     text: str
     head: str
+    #: the excluded things, one per item of a list ("aspirin, ibuprofen and paracetamol")
+    items: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -199,14 +209,16 @@ class RuleRewriter:
             if not s.text:
                 unresolved.append(f"exclusion cue {s.cue!r} with nothing after it")
                 continue
-            linked = any(s.start <= ms and me <= s.end for _, ms, me, _ in mentions)
-            exclusions.append(
-                Exclusion(
-                    text=s.text,
-                    looks_like=f"{s.head} {s.text}".strip() if s.head else "",
-                    entity=linked or _looks_like_name(s.text),
+            linked = {key for _, ms, me, key in mentions if s.start <= ms and me <= s.end}
+            for item in s.items or [s.text]:
+                exclusions.append(
+                    Exclusion(
+                        text=item,
+                        looks_like=f"{s.head} {item}".strip() if s.head else "",
+                        entity=normalize(item) in linked or _looks_like_name(item)
+                        or (item == s.text and bool(linked)),
+                    )
                 )
-            )
         for rel, obj, pos in self._non_prefixed(kg, text, mentions):
             if pos not in used_objects:
                 relations.append(
@@ -258,58 +270,24 @@ class RuleRewriter:
             if m.start() < last_end:
                 continue
             cue = m.group(1)
-            in_statement = (
-                verb is not None
-                and _PLAIN_NEGATION_RE.match(cue.strip()) is not None
-                # After the verb, a comma sets an afterthought apart: "Papers on jazz are
-                # good, but not bebop" is a request phrased as a statement.
-                and not (m.start() > verb.end() and re.search(r"[,;:]", text[verb.end():m.end()]))
-            )
-            start, end = m.start(), m.end()
-            # Parenthesised: "(excluding X)" or "(Exclude X)" → the whole parenthesis goes.
-            open_paren = text.rfind("(", 0, start)
-            close_paren = text.find(")", end)
-            inside = (
-                open_paren != -1
-                and text[open_paren + 1 : start].strip() == ""
-                and close_paren != -1
-            )
-            if inside:
-                span_text = text[end:close_paren]
-                s_start, s_end = open_paren, close_paren + 1
-                head = _head(text[:open_paren])
-            else:
-                rest = text[end:]
-                b = _BOUNDARY_RE.search(rest)
-                span_text = rest[: b.start()] if b else rest
-                v = _VERB_RE.search(span_text)
-                if v and len(span_text[: v.start()].split()) >= 2:
-                    # "other than Chicago influence economic theory": the clause goes on.
-                    span_text = span_text[: v.start()]
-                    b = None
-                    rest = span_text
-                words = span_text.split()
-                if len(words) > _MAX_SPAN_WORDS:
-                    span_text = " ".join(words[:_MAX_SPAN_WORDS])
-                s_start = start
-                s_end = end + (len(rest[: b.start()]) if b else len(rest))
-                head = _head(text[:start])
+            s_start, s_end, span_text, head = _span_after(text, m.start(), m.end())
             if cue.lower().rstrip().endswith("no") and not span_text.strip():
                 continue
             last_end = s_end
-            if in_statement and verb is not None:
+            contrast = _CONTRAST_NOT_RE.match(cue) is not None and _declarative(text)
+            if contrast or (verb is not None and _in_statement(text, m, verb)):
+                why = "a sentence's contrast" if contrast else f"{verb.group(0)!r} is its verb"  # type: ignore[union-attr]
                 notes.append(
-                    f"{cue.strip()!r} read as part of a statement ({verb.group(0)!r} is its "
-                    "verb), not as an exclusion: a claim's negations are what it says"
+                    f"{cue.strip()!r} read as part of a statement ({why}), not as an "
+                    "exclusion: a claim's negations are what it says"
                 )
-                if verb.start() > end:  # inside the subject: it ends where the verb begins
-                    span_text = span_text[: max(0, verb.start() - end)]
+                if verb is not None and not contrast and verb.start() > m.end():
+                    span_text = span_text[: max(0, verb.start() - m.end())]  # the subject's end
                 if negated is not None and _clean_span(span_text):
                     negated.append(_clean_span(span_text))
                 continue
-            spans.append(
-                _Span(s_start, s_end, cue, _clean_span(span_text), head)
-            )
+            items = _list_items(span_text)
+            spans.append(_Span(s_start, s_end, cue, _clean_span(span_text), head, items))
         return spans
 
     def _absence_relation(
@@ -423,6 +401,108 @@ class RuleRewriter:
             if eid in classes and ent.type not in (None, "type") and _is_class_of_subjects(kg, eid):
                 return eid
         return None
+
+
+_CONTRAST_NOT_RE = re.compile(r"^(?:[,;\u2014]|--)\s*not$", re.I)
+
+
+def _declarative(text: str) -> bool:
+    """A sentence that ends with a full stop and opens with neither a request word nor a
+    person: "Beige cells occur in visceral fat, not subcutaneous fat." states a contrast;
+    "painkillers for headaches, not aspirin" asks for something."""
+    words = re.findall(r"[\w']+", text.lower())
+    return (text.rstrip().endswith(".") and bool(words)
+            and words[0] not in _REQUEST_OPENERS and not _PERSONAL & set(words))
+
+
+def _in_statement(text: str, m: re.Match[str], verb: re.Match[str]) -> bool:
+    """Whether the cue at `m` is a plain negation inside the statement whose verb is `verb`."""
+    if _PLAIN_NEGATION_RE.match(m.group(1).strip()) is None:
+        return False
+    # After the verb, a comma sets an afterthought apart: "Papers on jazz are good, but not
+    # bebop" is a request phrased as a statement.
+    return not (m.start() > verb.end() and re.search(r"[,;:]", text[verb.end():m.end()]))
+
+
+def _span_after(text: str, start: int, end: int) -> tuple[int, int, str, str]:
+    """(span start, span end, excluded text, head) for the cue at text[start:end]: the
+    whole parenthesis when the cue opens one, else up to the clause boundary, continued
+    over a list of short items ("excluding aspirin, ibuprofen, paracetamol")."""
+    open_paren = text.rfind("(", 0, start)
+    close_paren = text.find(")", end)
+    if open_paren != -1 and text[open_paren + 1 : start].strip() == "" and close_paren != -1:
+        return open_paren, close_paren + 1, text[end:close_paren], _head(text[:open_paren])
+    rest = text[end:]
+    b = _BOUNDARY_RE.search(rest)
+    stop = b.start() if b else len(rest)
+    span_text = rest[:stop]
+    v = _VERB_RE.search(span_text)
+    if v and len(span_text[: v.start()].split()) >= 2:
+        # "other than Chicago influence economic theory": the clause goes on.
+        stop = v.start()
+        span_text = span_text[:stop]
+    elif b is not None and rest[b.start()] == ",":
+        stop = _list_end(rest, stop)
+        span_text = rest[:stop]
+    words = span_text.split()
+    if len(words) > _MAX_SPAN_WORDS:
+        span_text = " ".join(words[:_MAX_SPAN_WORDS])
+    return start, end + stop, span_text, _head(text[:start])
+
+
+#: A list continues an exclusion over commas and a final conjunction while every item is a
+#: short noun phrase: "aspirin, ibuprofen, and paracetamol".  A longer item, or one with a
+#: verb, is the sentence going on ("excluding aspirin, how does it compare").
+_LIST_ITEM_WORDS = 3
+_LIST_SPLIT_RE = re.compile(r"\s*,\s*(?:(?:and|or|nor)\s+)?|\s+(?:and|or|nor)\s+", re.I)
+_CLAUSE_END_RE = re.compile(r"[.;:?!()\[\]]|\s(?:but|yet|so)\s", re.I)
+
+
+def _list_end(rest: str, first_end: int) -> int:
+    """Where the list that may start at rest[first_end] (a comma) ends: the clause's end if
+    everything up to it is a list of short items, else `first_end` (no list)."""
+    if len(rest[:first_end].split()) > _LIST_ITEM_WORDS:
+        return first_end
+    c = _CLAUSE_END_RE.search(rest, first_end)
+    end = c.start() if c else len(rest)
+    tail = rest[first_end:end]
+    items = [i for i in _LIST_SPLIT_RE.split(tail) if i.strip()]
+    # "A, B" alone is two phrases side by side; a list has a third item or a conjunction.
+    conjunction = re.search(r"(?<![\w'])(?:and|or|nor)\s", tail, re.I) is not None
+    if len(items) < (1 if conjunction else 2) or any(
+        len(i.split()) > _LIST_ITEM_WORDS or _VERB_RE.search(" " + i) or _starts_request(i)
+        for i in items
+    ):
+        return first_end
+    return first_end + len(rest[first_end:end].rstrip())
+
+
+def _starts_request(item: str) -> bool:
+    first = item.split(maxsplit=1)[0].lower() if item.split() else ""
+    return first in _REQUEST_OPENERS
+
+
+def _list_items(span_text: str) -> list[str]:
+    """The excluded things of a span: one per comma-separated item, the last split once
+    more at its conjunction ("aspirin, ibuprofen and paracetamol").  Without a comma, "A and
+    B" stays one thing: "Pride and Prejudice" and "Dali and Magritte" have the same shape,
+    and splitting a title excludes its words."""
+    if "," not in span_text or _is_title(_clean_span(span_text)):
+        return []
+    lead = re.compile(r"^(?:and|or|nor)\s+", re.I)
+    parts = [lead.sub("", p.strip()) for p in span_text.split(",") if p.strip()]
+    conjunction = len(parts) > 1 and bool(
+        re.search(r",\s*(?:and|or|nor)\s|\s(?:and|or|nor)\s+[^,]*$", span_text, re.I))
+    last = re.split(r"\s+(?:and|or|nor)\s+", parts[-1], maxsplit=1, flags=re.I)
+    if len(last) == 2 and all(len(x.split()) <= _LIST_ITEM_WORDS for x in last):
+        parts[-1:] = last
+    items = [c for c in (_clean_span(p) for p in parts) if c]
+    # "A, B" alone is two phrases side by side; a list has a third item or a conjunction.
+    if len(items) < (2 if conjunction else 3) or any(
+        len(i.split()) > _LIST_ITEM_WORDS + 1 for i in items
+    ):
+        return []
+    return items
 
 
 def _is_class_of_subjects(kg: KnowledgeGraph, class_id: str) -> bool:
