@@ -373,11 +373,11 @@ def test_json_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """`rolecall search … --json | head -c 100` on output larger than a pipe's buffer."""
     corpus = tmp_path / "big.jsonl"
     with corpus.open("w", encoding="utf-8") as fh:
-        for i in range(300):
-            fh.write(json.dumps({"_id": f"b{i}", "text": f"headache note {i} " * 60}) + "\n")
+        for i in range(60):  # ~3 kB each: 60 hits print ~200 kB, over any pipe buffer
+            fh.write(json.dumps({"_id": f"b{i}", "text": f"headache note {i} " * 180}) + "\n")
     idx = tmp_path / "idx"
     Index.build(idx, read_corpus(corpus), progress=False)
-    shell = f'"{CLI}" search "{idx}" "headache note" -k 300 --json | head -c 100 >/dev/null'
+    shell = f'"{CLI}" search "{idx}" "headache note" -k 60 --json | head -c 100 >/dev/null'
     p = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], env=ENV,
                        capture_output=True, text=True, timeout=120)
     assert "Traceback" not in p.stderr and "BrokenPipeError" not in p.stderr, p.stderr
@@ -454,3 +454,15 @@ def test_a_stated_contrast_is_content_not_an_exclusion() -> None:
     assert [e.text for e in RuleRewriter().rewrite("cheap flights, not Ryanair").exclusions
             ] == ["Ryanair"]
     assert RuleRewriter().rewrite("papers on vaccines, not only reviews").exclusions == []
+
+
+@pytest.mark.parametrize(("kwargs", "setting"), [
+    ({"timeout": math.inf}, "timeout"), ({"max_retries": 10**9}, "max_retries"),
+    ({"max_tokens": True}, "max_tokens"), ({"temperature": math.nan}, "temperature"),
+])
+def test_llm_client_numbers_are_ranged(kwargs: dict[str, object], setting: str) -> None:
+    from rolecall import LLMClient
+
+    with pytest.raises(InvalidSettingError) as err:
+        LLMClient("openai/x", **kwargs)  # type: ignore[arg-type]
+    assert err.value.setting == setting

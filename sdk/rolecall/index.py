@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_integer
 from .documents import Document, coerce_documents
 from .embedding import Embedder, checked_embedder, default_embedder
 from .errors import (
@@ -402,6 +403,7 @@ class Index:
     ) -> Index:
         """Build an index from documents and replace whatever lives at `root`, atomically."""
         root = Path(root)
+        check_integer("ann_threshold", ann_threshold, 1, 10**12)
         docs = coerce_documents(documents)
         if not docs:
             raise CorpusError(
@@ -429,6 +431,7 @@ class Index:
         Ids already in the index are rejected (use a rebuild to replace documents): silently
         overwriting one would change results for readers without a trace.
         """
+        check_integer("ann_threshold", ann_threshold, 1, 10**12)
         docs = coerce_documents(documents)
         if not docs:
             return self

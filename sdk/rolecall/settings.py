@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from .checks import check_integer as _integer
+from .checks import check_real as _real
 from .errors import InvalidQueryError, InvalidSettingError
 from .fusion import DEFAULT_RRF_K
 
@@ -95,20 +96,3 @@ class SearchSettings:
 
 
 _MODES = ("hard", "soft")
-
-
-def _integer(name: str, value: Any, low: int, high: int) -> None:
-    # bool is an int subclass: `depth=True` is a mistake, not 1.
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidSettingError(name, value, f"an integer from {low:,} to {high:,}")
-
-
-def _real(name: str, value: Any, low: float, high: float) -> None:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and low <= value <= high
-    )
-    if not ok:
-        raise InvalidSettingError(name, value, f"a finite number from {low:g} to {high:g}")
