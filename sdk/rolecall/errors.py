@@ -1,27 +1,36 @@
 """The errors rolecall raises, all in one tree.
 
+Misuse — the call or the configuration must change — is kept apart from failure at run time
+(a file, the disk, a model, a server), as pydantic-ai keeps `UserError` apart from a model's
+HTTP error.  Every message says what was wrong *and* how to fix it.
+
 ```
-RolecallError
-├── InvalidQueryError           the query or a search argument cannot be used as given
-│   └── InvalidSettingError     a search setting is out of its range (names it and the range)
-├── CorpusError                 a corpus file is malformed (names the file and the line)
-├── KnowledgeGraphError         a knowledge-graph file is malformed (names the file and the line)
-├── IndexError_
+RolecallError                   .stage: the pipeline stage it came from, when one did
+├── UsageError                  misuse: change the call
+│   ├── InvalidQueryError       the query or a search argument cannot be used as given
+│   │   └── InvalidSettingError a setting's type or range (.setting, .value, .valid)
+│   ├── ConfigurationError      rolecall is configured in a way that cannot work (no model…)
+│   ├── DuplicateDocumentError  documents whose ids are already indexed (.ids)
+│   └── MissingDependencyError  an optional extra is not installed (.package, .extra)
+├── CorpusError                 a corpus file is malformed (.path, .line)
+├── KnowledgeGraphError         a knowledge-graph file is malformed (.path, .line)
+├── StorageError                where documents live (was IndexError_, still an alias)
 │   ├── IndexNotFoundError      no rolecall index at the given path
-│   ├── IndexCorruptError       an index file is missing, truncated or unreadable (names the file)
-│   ├── IndexVersionError       the index was written by an incompatible schema version
+│   ├── IndexCorruptError       an index file is missing, truncated or unreadable (.path)
+│   ├── IndexVersionError       the index was written by an incompatible format version
 │   ├── IndexLocationError      the path cannot hold an index (a file; a folder of other things)
-│   ├── IndexReadOnlyError      a write to an index on a read-only filesystem or without access
-│   ├── IndexWriteError         a write failed part-way (disk full…); the previous index is intact
+│   ├── IndexReadOnlyError      a write to an index that cannot be written (.path)
+│   ├── IndexWriteError         a write failed part-way; the previous index is intact
 │   └── BackendError            a database backend failed: connection, server, schema or query
-├── MissingDependencyError      an optional extra is not installed (names the extra)
-├── LLMCallError                one LLMClient request failed after its retries (the reason)
+├── EmbeddingError              the embedding model failed to load or run (.model)
+├── LLMCallError                one LLM request failed after its retries (.model,
+│                               .status_code, .transient, .attempts)
 └── RewriteError                the query rewriter failed and strict mode was asked for
     └── LLMError                the LLM call failed after retries (only in strict mode)
 ```
 
-Every message says what was wrong *and* how to fix the call.  Catch `RolecallError` to
-handle everything rolecall raises on purpose; anything else escaping is a bug.
+Catch `RolecallError` to handle everything rolecall raises on purpose; catch `UsageError`
+to tell a caller's mistake from a failure.  Anything else escaping is a bug.
 """
 
 from __future__ import annotations
@@ -30,7 +39,10 @@ from pathlib import Path
 
 __all__ = [
     "BackendError",
+    "ConfigurationError",
     "CorpusError",
+    "DuplicateDocumentError",
+    "EmbeddingError",
     "IndexCorruptError",
     "IndexError_",
     "IndexLocationError",
@@ -46,15 +58,43 @@ __all__ = [
     "MissingDependencyError",
     "RewriteError",
     "RolecallError",
+    "StorageError",
+    "UsageError",
 ]
 
 
 class RolecallError(Exception):
-    """Base class of every error rolecall raises on purpose."""
+    """Base class of every error rolecall raises on purpose.
+
+    `stage` names the pipeline stage ("rewrite", "ground", "legs", …) the error passed
+    through, set by the pipeline; None when it was raised outside a search."""
+
+    stage: str | None = None
 
 
-class InvalidQueryError(RolecallError, ValueError):
+class UsageError(RolecallError):
+    """Misuse: the call, its arguments or rolecall's configuration must change."""
+
+
+class InvalidQueryError(UsageError, ValueError):
     """The query text or a search argument (k, weights, filters) is unusable."""
+
+
+class ConfigurationError(UsageError, ValueError):
+    """rolecall is configured in a way that cannot work: no model named, a runtime that is
+    not available on this device, an option that contradicts another."""
+
+
+class DuplicateDocumentError(UsageError, ValueError):
+    """Documents whose ids are already in the index; `.ids` lists them.  Rebuild the index
+    to replace documents: overwriting one silently would change results without a trace."""
+
+    def __init__(self, ids: list[str]):
+        self.ids = ids
+        super().__init__(
+            f"{len(ids)} document id(s) already indexed (e.g. {ids[0]!r}); rebuild the "
+            "index to replace documents"
+        )
 
 
 class InvalidSettingError(InvalidQueryError):
@@ -89,15 +129,19 @@ class KnowledgeGraphError(_FileLineError, ValueError):
     """A knowledge-graph record is malformed or refers to an unknown entity."""
 
 
-class IndexError_(RolecallError):  # trailing underscore: do not shadow the builtin IndexError
-    """Base class of errors about an on-disk index."""
+class StorageError(RolecallError):
+    """Base class of errors about where documents live: an index folder or a database."""
 
 
-class IndexNotFoundError(IndexError_, FileNotFoundError):
+#: The old name of `StorageError` (a trailing underscore kept it off the builtin).
+IndexError_ = StorageError
+
+
+class IndexNotFoundError(StorageError, FileNotFoundError):
     """There is no rolecall index at the path."""
 
 
-class IndexCorruptError(IndexError_):
+class IndexCorruptError(StorageError):
     """A file of the index is missing, truncated or unreadable; `.path` names it."""
 
     def __init__(self, message: str, *, path: str | Path):
@@ -105,11 +149,11 @@ class IndexCorruptError(IndexError_):
         super().__init__(f"{self.path}: {message}")
 
 
-class IndexVersionError(IndexError_):
+class IndexVersionError(StorageError):
     """The index was written with a schema version this rolecall cannot read."""
 
 
-class IndexLocationError(IndexError_):
+class IndexLocationError(StorageError):
     """The path cannot hold a rolecall index: it is a file, or a folder that is not empty
     and holds no rolecall index.  rolecall never writes into (or deletes from) such a folder."""
 
@@ -118,7 +162,7 @@ class IndexLocationError(IndexError_):
         super().__init__(f"{self.path}: {message}")
 
 
-class IndexReadOnlyError(IndexError_, PermissionError):
+class IndexReadOnlyError(StorageError, PermissionError):
     """A write (build, add) was asked of an index that cannot be written: a read-only
     filesystem, or files the process may not change.  Searching it works."""
 
@@ -127,7 +171,7 @@ class IndexReadOnlyError(IndexError_, PermissionError):
         super().__init__(f"{self.path}: {message}")
 
 
-class IndexWriteError(IndexError_, OSError):
+class IndexWriteError(StorageError, OSError):
     """Writing a new generation failed part-way (disk full, a file-size limit, an I/O
     error).  Nothing was published: `.live_generation` (None when there was no index yet)
     is what readers still see, unchanged.  `.reason` is the operating system's."""
@@ -146,12 +190,12 @@ class IndexWriteError(IndexError_, OSError):
         )
 
 
-class BackendError(IndexError_):
+class BackendError(StorageError):
     """A database backend (PostgreSQL) could not connect, start, or run a statement; the
     message carries the server's reason."""
 
 
-class MissingDependencyError(RolecallError, ImportError):
+class MissingDependencyError(UsageError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     def __init__(self, package: str, extra: str):
@@ -166,10 +210,38 @@ class RewriteError(RolecallError):
     """Rewriting failed and the caller asked for strict mode (no rule fallback)."""
 
 
+class EmbeddingError(RolecallError):
+    """The embedding model failed to load or to encode; `.model` names it.  A search
+    degrades to its other legs on it (and says so); a build cannot go on without it."""
+
+    def __init__(self, message: str, *, model: str):
+        self.model = model
+        super().__init__(f"embedding model {model!r}: {message}")
+
+
 class LLMCallError(RolecallError):
-    """One `LLMClient` request failed after its retries; the message is the last reason.
-    The rewriter and the judge turn it into a fallback or a degradation; callers of
-    `LLMClient` directly catch it."""
+    """One `LLMClient` request failed after its retries.
+
+    `.model` is the model string, `.status_code` the provider's HTTP status (None for a
+    connection failure or a timeout), `.transient` whether a later retry could succeed
+    (timeouts, 429, 5xx), `.attempts` how many requests were sent.  The rewriter and the
+    judge turn it into a fallback or a degradation."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        model: str = "",
+        status_code: int | None = None,
+        transient: bool = False,
+        attempts: int = 0,
+    ):
+        self.reason = reason
+        self.model = model
+        self.status_code = status_code
+        self.transient = transient
+        self.attempts = attempts
+        super().__init__(reason)
 
 
 class LLMError(RewriteError):
