@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from latency import make_docs  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from rolecall.embedding import SentenceTransformerEmbedder  # noqa: E402
+from rolecall.embedding.sentence import SentenceTransformerEmbedder  # noqa: E402
 from rolecall.eval import load_beir, mean, ndcg_at_k, recall_at_k  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"

@@ -37,7 +37,7 @@ from rolecall import (  # noqa: E402
     RoleQuery,
     SearchResult,
 )
-from rolecall.legs.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
+from rolecall.backends.embedded.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
 
 WORDS = (
     "study patients dose trial effect risk treatment clinical result group analysis reported "

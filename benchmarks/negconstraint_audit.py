@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rolecall import Index, RuleRewriter  # noqa: E402
+from rolecall.agent.verify import best_passages  # noqa: E402
 from rolecall.eval import load_beir, violation  # noqa: E402
-from rolecall.verify import best_passages  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "negconstraint-dev"
 _BUCKETS = ("only the violating one", "both", "neither", "only the satisfying one")

@@ -29,7 +29,7 @@ from latency import QUERIES, SYMPTOMS, make_docs, make_kg, pct  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rolecall import Index, Retriever, RoleQuery  # noqa: E402
-from rolecall.legs.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
+from rolecall.backends.embedded.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
 from rolecall_postgres import EmbeddedPostgres, PostgresIndex  # noqa: E402
 
 STAGES = ["ground", "graph", "lexical", "embed", "dense", "fuse", "explain"]

@@ -43,8 +43,8 @@ import numpy as np  # noqa: E402
 from latency import make_docs, make_kg, make_queries, measure_search  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rolecall import Index  # noqa: E402
-from rolecall.embedding import SentenceTransformerEmbedder, default_embedder  # noqa: E402
-from rolecall.progress import progress_bar  # noqa: E402
+from rolecall._progress import progress_bar  # noqa: E402
+from rolecall.embedding.sentence import SentenceTransformerEmbedder, default_embedder  # noqa: E402
 
 
 class StoredVectors:

@@ -191,7 +191,7 @@ def test_budget_and_agent_validate_input(tiny: Retriever) -> None:
 def test_two_order_judging_demotes_only_on_agreement() -> None:
     """The merge logic of `orders=2` (scripted replies: this checks our bookkeeping, not a
     model): a candidate is a violator only if both orders say so."""
-    from rolecall.judge import Candidate
+    from rolecall.agent.judge import Candidate
 
     def reply(flags: list[bool]) -> tuple[str, str]:
         import json

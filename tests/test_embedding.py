@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rolecall.embedding import SentenceTransformerEmbedder, default_embedder
+from rolecall.embedding.sentence import SentenceTransformerEmbedder, default_embedder
 from rolecall.errors import InvalidQueryError, MissingDependencyError
 
 TEXTS = ["a drug that treats headaches", "Aaron, but don't mention Moses", "x " * 300]
@@ -115,7 +115,7 @@ def test_bfloat16_bulk_encoding_stays_within_rounding_of_float32() -> None:
 def test_bfloat16_that_drifts_falls_back_to_float32_loudly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import rolecall.embedding as embedding
+    import rolecall.embedding.sentence as embedding
 
     if not _native_bf16():
         pytest.skip("needs a CPU with native bfloat16 to reach the drift check")

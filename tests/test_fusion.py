@@ -1,6 +1,6 @@
 import pytest
 from rolecall.errors import InvalidQueryError
-from rolecall.fusion import apply_penalties, weighted_rrf
+from rolecall.pipeline.fusion import apply_penalties, weighted_rrf
 
 
 def test_rrf_sums_reciprocal_ranks_and_bounds_score() -> None:

@@ -142,7 +142,7 @@ def test_ann_path_agrees_with_exact(tmp_path: Path) -> None:
 
 
 def test_hnsw_search_beam_widens_with_the_index() -> None:
-    from rolecall.legs.dense import default_ef
+    from rolecall.backends.embedded.dense import default_ef
 
     # 128 held recall@10 0.976 at 100k but 0.828 at 1M; 500 gives 0.985 there.
     assert [default_ef(n) for n in (300, 100_000, 500_000, 1_000_000, 10**8)] == [
@@ -152,7 +152,7 @@ def test_hnsw_search_beam_widens_with_the_index() -> None:
 def test_ann_filter_strategies_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Post-filtering a wide unfiltered HNSW search and hnswlib's callback filter return the
     same allowed documents (both against exact search over the allowed set)."""
-    from rolecall.legs import dense as dense_mod
+    from rolecall.backends.embedded import dense as dense_mod
 
     rng = np.random.default_rng(1)
     words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "lambda"]

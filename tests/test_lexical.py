@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from rolecall.legs.lexical import LexicalIndex, analyze, positioned_tokens
+from rolecall.backends.embedded.lexical import LexicalIndex, analyze, positioned_tokens
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_analyzer_tokens_match_tantivys(lexical: LexicalIndex) -> None:
 
 
 def test_filter_plan_keeps_small_sets_in_the_query_and_oversamples_for_large_ones() -> None:
-    from rolecall.legs.filter_plan import MAX_IN_QUERY, plan_filters
+    from rolecall.backends.filter_plan import MAX_IN_QUERY, plan_filters
 
     small = plan_filters({1, 2, 3}, {3}, k=10, n=100_000)
     assert small.allowed == {1, 2} and not small.blocked and small.limit == 10

@@ -44,7 +44,7 @@ def test_recorded_rewrite(case: dict, demo: Retriever, llm_api_base: str) -> Non
 
 
 def _score(rq, demo: Retriever, expect: dict) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    from rolecall.grounding import ground
+    from rolecall.pipeline.grounding import ground
 
     g = ground(rq, demo.index.kg, metadata_fields=demo.index.metadata_fields())
     got_rel = {(rc.relation, eid, rc.polarity.value) for rc, eid in g.relations}

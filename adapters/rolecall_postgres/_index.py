@@ -15,8 +15,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from rolecall._progress import progress_bar
+from rolecall.backends.embedded.dense import DEFAULT_ANN_THRESHOLD
+from rolecall.backends.embedded.index import Index
+from rolecall.backends.embedded.lexical import positioned_tokens
 from rolecall.documents import Document, coerce_documents
-from rolecall.embedding import Embedder, checked_embedder, default_embedder
+from rolecall.embedding.sentence import Embedder, checked_embedder, default_embedder
 from rolecall.errors import (
     BackendError,
     CorpusError,
@@ -26,10 +30,6 @@ from rolecall.errors import (
 )
 from rolecall.filters import matches
 from rolecall.graph import DocLinks, Entity, GraphVerdict, KnowledgeGraph, Relation
-from rolecall.index import Index
-from rolecall.legs.dense import DEFAULT_ANN_THRESHOLD
-from rolecall.legs.lexical import positioned_tokens
-from rolecall.progress import progress_bar
 from rolecall.query import AttributeFilter, Operator, RelationConstraint
 
 from ._db import SCHEMA_FORMAT, Database, schema_ddl

@@ -1,8 +1,8 @@
 """The lexical and dense legs in SQL, with the embedded legs' semantics.
 
 Lexical: documents are analysed in Python with the embedded index's own analyzer
-(`rolecall.legs.lexical.positioned_tokens`: tantivy's tokenizer, lowercasing, folding, English
-stopwords and stemmer) and stored twice: as one tsvector per field with the same positions
+(`rolecall.backends.positioned_tokens`: tantivy's tokenizer, lowercasing, folding,
+English stopwords and stemmer) and stored twice: as one tsvector per field with the same positions
 (GIN-indexed; phrases and must-not phrases), and as postings (term, document, frequency per
 field) for scoring.  PostgreSQL's `ts_rank` is not BM25, and BM25 computed from tsvectors
 would read every matching document's whole vector; the postings table is read by its primary
@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from rolecall.legs.filter_plan import plan_filters
-from rolecall.legs.lexical import analyze, positioned_tokens
+from rolecall.backends.embedded.lexical import analyze, positioned_tokens
+from rolecall.backends.filter_plan import plan_filters
 
 from ._db import Database
 
@@ -36,7 +36,7 @@ _B = 0.75
 #: tsvector positions run 1..16383; later words share the last position.
 _MAX_POS = 16_383
 # The embedded dense leg's filter strategy, mirrored so both backends return the same hits
-# (the lexical one is shared: rolecall.legs.filter_plan):
+# (the lexical one is shared: rolecall.backends.filter_plan):
 #: allowed sets up to this size are scored exactly even when an HNSW index exists;
 _ANN_EXACT_MAX = 2_048
 #: from this share of allowed documents on, HNSW results are filtered afterwards (legs/dense.py).

@@ -6,11 +6,13 @@ their names are not part of the API except `rolecall.testing` and `rolecall.eval
 
 from __future__ import annotations
 
-from .agent import Agent
-from .backend import Backend
-from .budget import Budget
+from .agent.budget import Budget
+from .agent.judge import LLMJudge
+from .agent.loop import Agent
+from .backends.embedded.index import Index
+from .backends.interface import Backend
 from .documents import Document, read_corpus
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .embedding.sentence import Embedder, SentenceTransformerEmbedder
 from .errors import (
     BackendError,
     CorpusError,
@@ -30,7 +32,6 @@ from .errors import (
     RewriteError,
     RolecallError,
 )
-from .evidence import EvidenceWeights
 from .explain import (
     AgentStep,
     Clarification,
@@ -45,9 +46,8 @@ from .explain import (
     Spend,
 )
 from .graph import Entity, KnowledgeGraph, Relation
-from .index import Index
-from .judge import LLMJudge
-from .llm_client import LLMClient
+from .llm.client import LLMClient
+from .pipeline.evidence import EvidenceWeights
 from .query import (
     SCHEMA_VERSION,
     AttributeFilter,

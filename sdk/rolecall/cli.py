@@ -136,10 +136,10 @@ def _postgres() -> Any:
 
 
 def _index(args: argparse.Namespace) -> int:
+    from .backends.embedded.index import Index
     from .documents import read_corpus
     from .errors import CorpusError
     from .graph import KnowledgeGraph
-    from .index import Index
 
     t = time.perf_counter()
     docs = list(read_corpus(args.corpus))
@@ -182,9 +182,9 @@ def _index(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from . import eval as ev
+    from .backends.embedded.index import Index
     from .errors import RolecallError
     from .graph import KnowledgeGraph
-    from .index import Index
     from .retriever import Retriever
 
     if args.list:
@@ -267,8 +267,8 @@ def _committed(folder: Path, name: str) -> str | None:
 def _eval_judge(judgements: str | None) -> Any:
     """The judge for agent-llm: the configured or local model, answering from (and adding
     to) the --judgements file; with no model up, the file alone (a miss then degrades)."""
-    from .judge import LLMJudge
-    from .kvcache import JsonlCache
+    from .agent.judge import LLMJudge
+    from .llm.kvcache import JsonlCache
     from .rewrite.auto import LOCAL_ALIAS, local_api_base
 
     cache = JsonlCache(judgements) if judgements else None
@@ -281,7 +281,7 @@ def _eval_judge(judgements: str | None) -> Any:
 
 
 def _local_llm_up() -> bool:
-    from .local_llm import server_is_up
+    from .llm.local import server_is_up
     from .rewrite.auto import local_api_base
 
     return server_is_up(local_api_base(), timeout=0.5)
@@ -324,7 +324,7 @@ def _fmt(v: float) -> str:
 
 
 def _llm(args: argparse.Namespace) -> int:
-    from . import local_llm
+    from .llm import local as local_llm
     from .rewrite.auto import LOCAL_ALIAS, local_api_base, rewriter_from_env
 
     if args.llm_command == "status":

@@ -17,9 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .backends.embedded.index import Index
 from .documents import read_corpus
 from .graph import KnowledgeGraph
-from .index import Index
 from .query import RoleQuery
 from .retriever import Retriever
 from .rewrite.base import Rewriter

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._jsonl import read_jsonl
 from .errors import CorpusError
-from .jsonl import read_jsonl
 
 __all__ = ["Document", "read_corpus"]
 

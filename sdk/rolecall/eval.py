@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._jsonl import read_jsonl
 from .documents import Document, read_corpus
 from .errors import CorpusError
-from .jsonl import read_jsonl
 
 __all__ = [
     "ABLATIONS",
@@ -256,7 +256,7 @@ def run_systems(
     """Run every named system over every query; see SYSTEMS and ABLATIONS."""
     import time
 
-    from .progress import progress_bar
+    from ._progress import progress_bar
     from .query import RoleQuery
     from .rewrite.merge import merge_explicit
     from .rewrite.rules import RuleRewriter
@@ -281,7 +281,7 @@ def run_systems(
             continue
         agent = None
         if name.startswith("agent"):
-            from .agent import Agent
+            from .agent.loop import Agent
 
             used = None
             if name == "agent-llm":

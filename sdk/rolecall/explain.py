@@ -105,7 +105,7 @@ class Degradation(BaseModel):
 
 
 class AgentStep(BaseModel):
-    """One step of the agent loop (`rolecall.agent`), as it ran."""
+    """One step of the agent loop (`rolecall.agent.loop`), as it ran."""
 
     kind: Literal[
         "rewrite", "search", "deepen", "relax", "verify", "judge", "clarify", "budget"

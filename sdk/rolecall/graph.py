@@ -33,10 +33,10 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .confusables import fold_confusables
+from ._confusables import fold_confusables
+from ._jsonl import read_jsonl, read_lines
 from .errors import KnowledgeGraphError
 from .explain import ConstraintCheck
-from .jsonl import read_jsonl, read_lines
 from .query import Direction, Polarity, RelationConstraint
 
 __all__ = [
@@ -49,7 +49,7 @@ _WS = re.compile(r"\s+")
 
 def normalize(text: str) -> str:
     """Lowercase, strip accents, read lookalike letters of mixed-script words as Latin
-    (`rolecall.confusables`), fold whitespace: the form names and aliases are matched in."""
+    (`rolecall._confusables`), fold whitespace: the form names and aliases are matched in."""
     decomposed = unicodedata.normalize("NFKD", fold_confusables(text))
     ascii_ish = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _WS.sub(" ", ascii_ish.replace("’", "'")).strip().lower()

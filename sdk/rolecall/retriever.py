@@ -17,18 +17,18 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from .backend import Backend
-from .confusables import fold_confusables
+from ._confusables import fold_confusables
+from .backends.embedded.index import Index
+from .backends.interface import BackendReader, BackendWriter
 from .documents import Document
-from .embedding import Embedder
-from .errors import InvalidQueryError, RolecallError
-from .evidence import EvidenceWeights, exclusion_evidence
+from .embedding.sentence import Embedder
+from .errors import ConfigurationError, InvalidQueryError, RolecallError
 from .explain import ConstraintCheck, Degradation, Explanation, Hit, Plan, SearchResult
 from .filters import describe_filter, matches_all
-from .fusion import apply_penalties, weighted_rrf
 from .graph import KnowledgeGraph
-from .grounding import Grounding, ground
-from .index import Index
+from .pipeline.evidence import EvidenceWeights, exclusion_evidence
+from .pipeline.fusion import apply_penalties, weighted_rrf
+from .pipeline.grounding import Grounding, ground
 from .query import Polarity, RoleQuery
 from .rewrite.base import Catalog, Message, Rewriter
 from .rewrite.rules import RuleRewriter
@@ -58,21 +58,21 @@ class Retriever:
 
     def __init__(
         self,
-        index: Backend,
+        index: BackendReader,
         *,
         rewriter: Rewriter | None = None,
         settings: SearchSettings | None = None,
         evidence: EvidenceWeights | None = None,
         **overrides: Any,
     ) -> None:
-        self.index: Backend = index
+        self.index: BackendReader = index
         self.rewriter: Rewriter = rewriter or RuleRewriter()
         base = settings or SearchSettings()
         base.validate()
         self.settings = base.override(**overrides) if overrides else base
         self.evidence = evidence or EvidenceWeights()
         self._catalog: Catalog | None = None
-        self._catalog_index: Backend | None = None
+        self._catalog_index: BackendReader | None = None
 
     # -- constructors ----------------------------------------------------------------------------
 
@@ -100,7 +100,23 @@ class Retriever:
 
     def add(self, documents: Iterable[Document | dict[str, Any]], *, progress: bool = True) -> None:
         """Add documents (a new index generation); this retriever moves to it."""
+        if not isinstance(self.index, BackendWriter):
+            raise ConfigurationError(
+                f"{type(self.index).__name__} is searched, not written: add documents "
+                "through the backend that writes it"
+            )
         self.index = self.index.add(documents, progress=progress)
+
+    def close(self) -> None:
+        """Close the backend (files, descriptors, connections).  A Retriever is also a
+        context manager: `with Retriever.open(path) as r: ...`."""
+        self.index.close()
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def catalog(self) -> Catalog:
@@ -442,7 +458,7 @@ def _messages(history: Sequence[Message | dict[str, str]]) -> list[Message]:
     return out
 
 
-def _vocabulary_checker(index: Backend) -> Any:
+def _vocabulary_checker(index: BackendReader) -> Any:
     def in_vocab(value: str) -> bool:
         toks = index.lexical.tokens(value)
         return bool(toks) and all(index.lexical.doc_freq(t) > 0 for t in toks)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from .checks import check_integer as _integer
-from .checks import check_real as _real
+from ._checks import check_integer as _integer
+from ._checks import check_real as _real
 from .errors import InvalidQueryError, InvalidSettingError
-from .fusion import DEFAULT_RRF_K
+from .pipeline.fusion import DEFAULT_RRF_K
 
 __all__ = ["LEGS", "MAX_DEPTH", "MAX_K", "MAX_RRF_K", "MAX_WEIGHT", "SearchSettings"]
 
@@ -29,7 +29,7 @@ class SearchSettings:
 
     * `k` — hits to return (1..10,000).
     * `depth` — candidates each leg retrieves before fusion (1..10,000).
-    * `legs` / `weights` — which legs run and their RRF weights (see `rolecall.fusion`):
+    * `legs` / `weights` — which legs run and their RRF weights (see `rolecall.pipeline.fusion`):
       a non-empty tuple of leg names, weights finite in 0..1,000 keyed by leg name.
     * `rrf_k` — the RRF constant (1..10,000).
     * `constraint_mode` — `"hard"`: the graph's type/relation verdict filters the legs;

@@ -146,7 +146,7 @@ try:  # the fixture exists only where pytest does
         if not recording():
             yield REPLAY_API_BASE
             return
-        from . import local_llm
+        from .llm import local as local_llm
         from .rewrite.auto import LOCAL_ALIAS
 
         path = local_llm.assemble(local_llm.default_model_path())

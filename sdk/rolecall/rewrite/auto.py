@@ -31,7 +31,7 @@ def rewriter_from_env(*, probe_local: bool = True) -> tuple[Rewriter, str]:
         rw = LLMRewriter()
         return rw, f"LLM rewriter {rw.model} (ROLECALL_MODEL), rules as fallback"
     if probe_local:
-        from ..local_llm import server_is_up
+        from ..llm.local import server_is_up
 
         api = local_api_base()
         if server_is_up(api, timeout=0.5):

@@ -2,7 +2,7 @@
 
 Keyed on (normalised query, history digest, RoleQuery schema version, model, prompt hash), so
 changing the model, the prompt (catalog, examples) or the schema never serves a stale
-rewrite.  Stored with `rolecall.kvcache.SqliteCache`.
+rewrite.  Stored with `rolecall.llm.kvcache.SqliteCache`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..kvcache import SqliteCache, default_cache_dir
+from ..llm.kvcache import SqliteCache, default_cache_dir
 from ..query import SCHEMA_VERSION, RoleQuery
 from .base import Message
 

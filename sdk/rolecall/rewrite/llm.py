@@ -7,7 +7,7 @@ OpenAI-compatible server such as the local llama.cpp one).
 What it guarantees to the host application:
 
 * **Structured output** against the LLM-facing part of `RoleQuery` and **retries** of
-  transient failures, bounded in attempts and time: both from `rolecall.llm_client`.
+  transient failures, bounded in attempts and time: both from `rolecall.llm.client`.
 * **One repair round-trip** carrying the validation error when a reply does not validate;
   then the fallback rewriter (rules) takes over and the RoleQuery says why in
   `provenance.degraded`.  Nothing raises into the host unless `strict=True`.
@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..errors import LLMError
-from ..llm_client import LLMCallError, LLMClient, Structured
+from ..llm.client import LLMCallError, LLMClient, Structured
 from ..query import Provenance, RoleQuery
 from .base import Catalog, Message, Rewriter
 from .cache import RewriteCache, cache_key

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError, MissingDependencyError
+from ...errors import IndexCorruptError, MissingDependencyError
 from ._blas import single_threaded_blas
 
 __all__ = ["DEFAULT_ANN_THRESHOLD", "DenseIndex"]

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import DenseLeg, LexicalLeg, LinksView
-from .explain import ConstraintCheck
-from .query import Exclusion
+from ..backends.interface import DenseLeg, LexicalLeg, LinksView
+from ..explain import ConstraintCheck
+from ..query import Exclusion
 
 __all__ = ["EvidenceWeights", "ExclusionEvidence", "exclusion_evidence"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .explain import GroundedValue
-from .filters import describe_filter
-from .graph import KnowledgeGraph
-from .query import AttributeFilter, RelationConstraint, RoleQuery
+from ..explain import GroundedValue
+from ..filters import describe_filter
+from ..graph import KnowledgeGraph
+from ..query import AttributeFilter, RelationConstraint, RoleQuery
 
 __all__ = ["Grounding", "ground"]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embedding import Embedder
-from .query import Exclusion
+from ..embedding.sentence import Embedder
+from ..query import Exclusion
 
 __all__ = ["Passage", "best_passages", "sentences"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .errors import InvalidQueryError
-from .explain import Spend
+from ..errors import InvalidQueryError
+from ..explain import Spend
 
 __all__ = ["Budget", "BudgetTracker"]
 

@@ -39,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_integer
-from .documents import Document, coerce_documents
-from .embedding import Embedder, checked_embedder, default_embedder
-from .errors import (
+from ..._checks import check_integer
+from ..._progress import progress_bar
+from ...documents import Document, coerce_documents
+from ...embedding.sentence import Embedder, checked_embedder, default_embedder
+from ...errors import (
     CorpusError,
     IndexCorruptError,
     IndexLocationError,
@@ -52,12 +53,12 @@ from .errors import (
     IndexWriteError,
     InvalidQueryError,
 )
-from .filters import matches_all
-from .graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
-from .legs.dense import DEFAULT_ANN_THRESHOLD, DenseIndex
-from .legs.lexical import LexicalIndex
-from .progress import progress_bar
-from .query import AttributeFilter, RelationConstraint
+from ...filters import matches_all
+from ...graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
+from ...query import AttributeFilter, RelationConstraint
+from ..memo import BoundedMemo, filters_key, verdict_key
+from .dense import DEFAULT_ANN_THRESHOLD, DenseIndex
+from .lexical import LexicalIndex
 
 __all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest"]
 
@@ -251,8 +252,8 @@ class Index:
         # generation once two newer ones exist, and open descriptors and memory maps outlive
         # the unlink (POSIX), so a long-lived reader keeps answering from its generation.
         self._fields: set[str] = set(_read_json(directory / "fields.json"))
-        self._verdicts: dict[Any, Any] = {}
-        self._passing: dict[tuple[str, ...], frozenset[int]] = {}
+        self._verdicts: BoundedMemo[GraphVerdict] = BoundedMemo(1024)
+        self._passing: BoundedMemo[frozenset[int]] = BoundedMemo(256)
         self._docs_path = directory / "docs.jsonl"
         try:
             self._docs_fd: int | None = os.open(self._docs_path, os.O_RDONLY)
@@ -365,28 +366,19 @@ class Index:
     ) -> GraphVerdict:
         """The graph's verdict for these constraints, memoised: a generation never changes,
         and chat traffic repeats the same few constraint patterns."""
-        key = (target_type, tuple((rc.model_dump_json(), o) for rc, o in relations))
-        verdict = self._verdicts.get(key)
-        if verdict is None:
-            if len(self._verdicts) >= 1024:
-                self._verdicts.pop(next(iter(self._verdicts)))
-            verdict = self.kg.evaluate(
+        return self._verdicts.get(
+            verdict_key(target_type, relations),
+            lambda: self.kg.evaluate(
                 self.links, target_type=target_type, relations=relations,
                 entity_docs=self.entity_docs,
-            )
-            self._verdicts[key] = verdict
-        return verdict
+            ),
+        )
 
     def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
         """Ordinals whose metadata satisfies every filter, memoised per generation."""
-        key = tuple(f.model_dump_json() for f in filters)
-        hit = self._passing.get(key)
-        if hit is None:
-            if len(self._passing) >= 256:
-                self._passing.pop(next(iter(self._passing)))
-            hit = frozenset(i for i, m in enumerate(self.metadata()) if matches_all(m, filters))
-            self._passing[key] = hit
-        return set(hit)
+        return set(self._passing.get(filters_key(filters), lambda: frozenset(
+            i for i, m in enumerate(self.metadata()) if matches_all(m, filters)
+        )))
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .explain import Clarification, GroundedValue
-from .graph import KnowledgeGraph
-from .query import RoleQuery
-from .rewrite.base import Message
-from .rewrite.llm import is_follow_up
+from ..explain import Clarification, GroundedValue
+from ..graph import KnowledgeGraph
+from ..query import RoleQuery
+from ..rewrite.base import Message
+from ..rewrite.llm import is_follow_up
 
 __all__ = ["clarification"]
 

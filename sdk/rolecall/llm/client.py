@@ -30,8 +30,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from .checks import check_integer, check_real
-from .errors import InvalidQueryError, LLMCallError
+from .._checks import check_integer, check_real
+from ..errors import InvalidQueryError, LLMCallError
 
 __all__ = ["LLMCallError", "LLMClient", "Structured"]
 
@@ -76,7 +76,7 @@ class LLMClient:
         check_real("temperature", temperature, 0.0, 2.0)
         check_integer("max_tokens", max_tokens, 1, 200_000)
         check_real("timeout", timeout, 0.001, 3_600.0)
-        check_integer("max_retries", max_retries, 0, 20)
+        check_integer("max_retries", max_retries, 0, 100)
         check_real("max_retry_seconds", max_retry_seconds, 0.0, 3_600.0)
         self.model = model
         self.api_base = api_base or os.environ.get("ROLECALL_API_BASE") or None

@@ -11,16 +11,16 @@ sets, fused rankings and evidence are plain sets of ints whichever backend produ
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .documents import Document
-from .embedding import Embedder
-from .graph import DocLinks, GraphVerdict, KnowledgeGraph
-from .query import AttributeFilter, RelationConstraint
+from ..documents import Document
+from ..embedding.sentence import Embedder
+from ..graph import DocLinks, GraphVerdict, KnowledgeGraph
+from ..query import AttributeFilter, RelationConstraint
 
-__all__ = ["Backend", "DenseLeg", "LexicalLeg", "LinksView"]
+__all__ = ["Backend", "BackendReader", "BackendWriter", "DenseLeg", "LexicalLeg", "LinksView"]
 
 
 class LexicalLeg(Protocol):
@@ -74,8 +74,8 @@ class LinksView(Protocol):
         ...
 
 
-class Backend(Protocol):
-    """A searchable set of documents: legs, symbolic filters and the documents themselves."""
+class BackendReader(Protocol):
+    """What a search needs: legs, symbolic filters and the documents themselves."""
 
     @property
     def kg(self) -> KnowledgeGraph:
@@ -118,8 +118,21 @@ class Backend(Protocol):
     def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
         ...
 
+    def close(self) -> None:
+        """Release files, descriptors and connections; idempotent."""
+        ...
+
+
+@runtime_checkable
+class BackendWriter(Protocol):
+    """Adding documents: a new generation (embedded) or one transaction (PostgreSQL)."""
+
     def add(
         self, documents: Iterable[Document | dict[str, Any]], *, progress: bool = True
-    ) -> Backend:
+    ) -> BackendReader:
         """Add documents; returns the backend to search from now on."""
         ...
+
+
+class Backend(BackendReader, BackendWriter, Protocol):
+    """A backend that is searched and written: both halves."""

@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import InvalidQueryError, MissingDependencyError
+from ..errors import InvalidQueryError, MissingDependencyError
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "Embedder", "SentenceTransformerEmbedder", "default_embedder"]
 
@@ -36,7 +36,7 @@ class SentenceTransformerEmbedder:
 
     `query_runtime` chooses what encodes a search's few texts (batches go through
     sentence-transformers either way): `"onnx"` — ONNX Runtime, about twice as fast for a
-    query (`rolecall.onnx_encoder`; the `onnx` extra); `"torch"` — a lean torch forward;
+    query (`rolecall.embedding.onnx`; the `onnx` extra); `"torch"` — a lean torch forward;
     `"auto"` (default, or `ROLECALL_QUERY_RUNTIME`) — ONNX Runtime when installed.  All give
     the same vectors to 1e-5, checked on load; after loading, `query_runtime` says which runs
     and `query_runtime_note` why not ONNX when it is not.
@@ -126,8 +126,8 @@ class SentenceTransformerEmbedder:
             return model
 
     def _use_onnx(self, model: Any, torch: Any) -> None:
-        from .kvcache import default_cache_dir
-        from .onnx_encoder import onnx_query_encoder
+        from ..llm.kvcache import default_cache_dir
+        from .onnx import onnx_query_encoder
 
         if not _is_cpu(self.device):
             why = f"the ONNX query encoder runs on the CPU; this embedder is on {self.device!r}"

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .errors import InvalidQueryError
-from .explain import LegScore
+from ..errors import InvalidQueryError
+from ..explain import LegScore
 
 __all__ = ["DEFAULT_RRF_K", "Fused", "apply_penalties", "weighted_rrf"]
 

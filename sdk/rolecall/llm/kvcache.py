@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from .errors import CorpusError
-from .jsonl import read_jsonl
+from .._jsonl import read_jsonl
+from ..errors import CorpusError
 
 __all__ = ["JsonlCache", "SqliteCache", "TextCache", "default_cache_dir"]
 

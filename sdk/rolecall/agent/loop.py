@@ -19,14 +19,14 @@ The loop:
    confidence; a hard exclusion counts as 0.9 — stated by the user, but suppressing every
    mention is its most literal reading), re-running after each, reporting what was relaxed;
 4. **verify cheaply** the top `verify_window` hits: the sentence that best matches each
-   exclusion (`rolecall.verify`) goes into the explanation and becomes the judge's window.
+   exclusion (`rolecall.agent.verify`) goes into the explanation and becomes the judge's window.
    It does not re-rank: the strict search already suppressed documents containing an
    excluded phrase or with strong whole-document evidence, and demoting further by
    sentence evidence measured worse on NegConstraint-dev (violation 0.165 vs 0.149, nDCG@10
    0.753 vs 0.773: a document about A always has sentences close to a sub-topic a of A);
-5. **judge** with the LLM (`rolecall.judge`), when one is configured and the budget allows:
+5. **judge** with the LLM (`rolecall.agent.judge`), when one is configured and the budget allows:
    one listwise call over the top few; violators are demoted with the judge's reason;
-6. **clarify** when the query cannot be acted on as asked (`rolecall.clarify`).
+6. **clarify** when the query cannot be acted on as asked (`rolecall.agent.clarify`).
 
 Nothing is dropped by verification: violators are demoted, with the evidence.
 """
@@ -38,12 +38,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .budget import Budget, BudgetTracker
-from .clarify import clarification
-from .explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
-from .judge import Candidate, LLMJudge
-from .query import RoleQuery
-from .retriever import (
+from ..explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
+from ..query import RoleQuery
+from ..retriever import (
     Retriever,
     _check_text,
     _messages,
@@ -52,9 +49,12 @@ from .retriever import (
     validated,
     with_notes,
 )
-from .rewrite.base import Message
-from .rewrite.rules import RuleRewriter
-from .settings import MAX_DEPTH
+from ..rewrite.base import Message
+from ..rewrite.rules import RuleRewriter
+from ..settings import MAX_DEPTH
+from .budget import Budget, BudgetTracker
+from .clarify import clarification
+from .judge import Candidate, LLMJudge
 from .verify import Passage, best_passages, sentences
 
 __all__ = ["Agent"]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MissingDependencyError
+from ..errors import MissingDependencyError
 
 __all__ = ["onnx_query_encoder"]
 

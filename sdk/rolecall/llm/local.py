@@ -275,7 +275,7 @@ def start_server(
     if not model_path.is_file():
         raise LocalModelError(
             f"model file {model_path} does not exist; build it first with "
-            f"rolecall.local_llm.assemble(default_model_path())"
+            f"rolecall.llm.local.assemble(default_model_path())"
         )
     if port is None:
         port = _free_port()

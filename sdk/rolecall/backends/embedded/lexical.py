@@ -22,8 +22,8 @@ from pathlib import Path
 
 import tantivy
 
-from ..errors import IndexCorruptError
-from .filter_plan import plan_filters
+from ...errors import IndexCorruptError
+from ..filter_plan import plan_filters
 
 __all__ = ["LexicalIndex", "analyze", "positioned_tokens"]
 

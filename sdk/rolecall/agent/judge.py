@@ -4,7 +4,7 @@ and roles of a RoleQuery.
 Exclusions are often semantic ("excluding the influence of classical antiquity"): the
 violating document discusses the excluded topic without its words, which neither BM25 nor a
 single embedding penalty catches.  The judge reads a short window of each candidate (its
-title and the sentences that best match each exclusion, from `rolecall.verify`) and returns,
+title and the sentences that best match each exclusion, from `rolecall.agent.verify`) and returns,
 per candidate, whether it violates the query and why — structured output through
 `LLMClient`, cached like the rewrites, replayable from vcrpy cassettes.
 
@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .errors import InvalidQueryError
-from .kvcache import SqliteCache, TextCache, default_cache_dir
-from .llm_client import LLMCallError, LLMClient, Structured
-from .query import RoleQuery
+from ..errors import InvalidQueryError
+from ..llm.client import LLMCallError, LLMClient, Structured
+from ..llm.kvcache import SqliteCache, TextCache, default_cache_dir
+from ..query import RoleQuery
 
 __all__ = ["Candidate", "JudgeResult", "LLMJudge", "default_judge_cache"]
 

@@ -1,0 +1,1 @@
+"""rolecall.agent."""

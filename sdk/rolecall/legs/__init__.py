@@ -1,1 +1,0 @@
-"""Retrieval legs: lexical (tantivy BM25) and dense (embeddings)."""
