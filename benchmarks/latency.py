@@ -126,7 +126,8 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
         for label in ("rolecall (LLM, uncached)", "rolecall (LLM, cached)"):
             systems[label] = _only(asked, with_llm.search)
     table = Table(title=f"search latency, {len(index)} documents, {len(queries)} queries (ms)")
-    stages = ["rewrite", "ground", "graph", "lexical", "embed", "dense", "fuse", "explain"]
+    stages = ["rewrite", "ground", "restrict", "encode", "lexical", "dense", "fuse", "exclusions",
+              "policy", "hits"]
     table.add_column("system")
     table.add_column("total p50", justify="right")
     table.add_column("total p99", justify="right")
@@ -148,7 +149,7 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
             wall.append((time.perf_counter() - t) * 1000)
             for s in stages:
                 per[s].append(res.plan.timings_ms.get(s, 0.0))
-            overhead.append(wall[-1] - res.plan.timings_ms.get("embed", 0.0))
+            overhead.append(wall[-1] - res.plan.timings_ms.get("encode", 0.0))
             if name == "rolecall (rules)":
                 slowest.append((wall[-1], q, res.plan.timings_ms))
         totals[name] = statistics.median(wall)

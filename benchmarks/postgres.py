@@ -32,7 +32,9 @@ from rolecall import Index, Retriever, RoleQuery  # noqa: E402
 from rolecall.backends.embedded.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
 from rolecall_postgres import EmbeddedPostgres, PostgresIndex  # noqa: E402
 
-STAGES = ["ground", "graph", "lexical", "embed", "dense", "fuse", "explain"]
+STAGES = [
+    "ground", "restrict", "encode", "lexical", "dense", "fuse", "exclusions", "policy", "hits",
+]
 
 
 def synthetic(n: int, ann_threshold: int) -> tuple[Index, list[str]]:

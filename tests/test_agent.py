@@ -14,6 +14,7 @@ from rolecall import (
     Agent,
     Budget,
     Document,
+    Exclusion,
     Index,
     InvalidQueryError,
     KnowledgeGraph,
@@ -22,6 +23,7 @@ from rolecall import (
     Retriever,
     RoleQuery,
 )
+from rolecall.errors import ConfigurationError
 from rolecall.testing import recorded_llm
 
 from .conftest import CASSETTES, LOCAL_MODEL
@@ -201,7 +203,7 @@ def test_two_order_judging_demotes_only_on_agreement() -> None:
             for i, f in enumerate(flags)]}))
 
     cands = [Candidate(id=c, title=c, window=f"text {c}") for c in ("a", "b", "c")]
-    rq = RoleQuery(text="x, excluding y", exclusions=[{"text": "y"}])
+    rq = RoleQuery(text="x, excluding y", exclusions=[Exclusion(text="y")])
     # Forward order a, b, c flags a and b; reversed order c, b, a flags c and a.
     with FakeLLM(reply([True, True, False]), reply([True, False, True])) as fake:
         judge = LLMJudge("openai/fake", api_base=fake.api_base, cache=False, orders=2)
@@ -209,7 +211,7 @@ def test_two_order_judging_demotes_only_on_agreement() -> None:
     assert result.calls == 2 and len(fake.requests) == 2
     assert {k: v for k, (v, _) in result.verdicts.items()} == {"a": True, "b": False, "c": False}
     assert "disagree" in result.verdicts["b"][1]
-    with pytest.raises(InvalidQueryError):
+    with pytest.raises(ConfigurationError, match="orders must be 1 or 2"):
         LLMJudge("openai/fake", api_base="http://127.0.0.1:9/v1", orders=3)
 
 
@@ -225,3 +227,62 @@ def test_a_narrow_candidate_window_is_widened_before_any_constraint_is_relaxed(
     deepen = next(s for s in narrow.plan.steps if s.kind == "deepen")
     assert f"within 2 candidates per leg: 0 within {len(tiny.index)}" in deepen.detail
     assert narrow.ids == wide.ids  # what the wide window finds, not the narrow one's leftovers
+
+
+async def test_asearch_matches_search_without_an_llm(tiny: Retriever) -> None:
+    agent = Agent(tiny)
+    for query in ("allergy medicine without drowsiness", "and which of those are cheaper?"):
+        sync = agent.search(query, k=5)
+        got = await agent.asearch(query, k=5)
+        assert got.ids == sync.ids and got.plan.query == sync.plan.query
+        assert [s.kind for s in got.plan.steps] == [s.kind for s in sync.plan.steps]
+        assert got.clarification == sync.clarification
+
+
+async def test_asearch_waits_on_the_llm_on_the_event_loop(
+    tiny: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two concurrent agent searches whose rewrite and judgement each take 0.5 s, with a
+    single worker thread: retrieval takes turns on it, the LLM waits overlap on the loop.
+    Had a search held the thread while it waited (`to_thread(search)`), the two would take
+    at least 2 s."""
+    import asyncio
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rolecall import LLMClient
+
+    rewrite = json.dumps({"keywords": ["Aaron"]})  # the explicit cue adds "not Moses"
+    verdicts = json.dumps({"verdicts": [{"passage": 1, "reason": "about Aaron",
+                                         "violates": False}]})
+    with FakeLLM(("sleep", 0.5, rewrite)) as rw_llm, FakeLLM(("sleep", 0.5, verdicts)) as j_llm:
+        rewriter = LLMRewriter(LLMClient("openai/fake", api_base=rw_llm.api_base), cache=False)
+        judge = LLMJudge(LLMClient("openai/fake", api_base=j_llm.api_base), cache=False)
+
+        def blocking(*args: object, **kwargs: object) -> str:
+            raise AssertionError("asearch made a blocking LLM call")
+
+        for client in (rewriter.client, judge.client):
+            monkeypatch.setattr(client, "complete", blocking)
+        agent = Agent(Retriever(tiny.index, rewriter=rewriter), judge=judge)
+        query = "Aaron, but don't mention Moses"
+        await agent.asearch(query, k=3)  # warm: litellm's async client, the model
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
+        t = time.perf_counter()
+        results = await asyncio.gather(agent.asearch(query, k=3), agent.asearch(query, k=3))
+        elapsed = time.perf_counter() - t
+    assert elapsed < 1.6, elapsed  # serially, in one thread: 2 s of waiting alone
+    for result in results:
+        steps = {s.kind: s for s in result.plan.steps}
+        assert steps["rewrite"].llm_calls == 1 and steps["judge"].llm_calls == 1
+        # Each search is charged its own calls, though both ran through the same clients.
+        assert result.plan.spent is not None and result.plan.spent.llm_calls == 2
+        assert not result.degraded and result.plan.query.exclusions
+
+
+async def test_asearch_budget_falls_back_to_rules_without_a_call(tiny: Retriever) -> None:
+    rewriter = LLMRewriter(LOCAL_MODEL, api_base="http://127.0.0.1:9/v1", cache=False)
+    agent = Agent(Retriever(tiny.index, rewriter=rewriter), budget=Budget(max_llm_calls=0))
+    result = await agent.asearch("Aaron, but don't mention Moses", k=3)
+    assert result.plan.steps[0].kind == "budget" and rewriter.calls == 0
+    assert result.plan.query.provenance.rewriter == "rules" and not result.degraded

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rolecall.embedding.sentence import SentenceTransformerEmbedder, default_embedder
-from rolecall.errors import InvalidQueryError, MissingDependencyError
+from rolecall.errors import ConfigurationError, EmbeddingError, MissingDependencyError
 
 TEXTS = ["a drug that treats headaches", "Aaron, but don't mention Moses", "x " * 300]
 
@@ -64,10 +64,10 @@ def test_onnx_runtime_missing(home: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_query_runtime_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(InvalidQueryError, match="query_runtime"):
+    with pytest.raises(ConfigurationError, match="query_runtime"):
         SentenceTransformerEmbedder(query_runtime="tpu")  # type: ignore[arg-type]
     monkeypatch.setenv("ROLECALL_QUERY_RUNTIME", "gpu")
-    with pytest.raises(InvalidQueryError, match="ROLECALL_QUERY_RUNTIME"):
+    with pytest.raises(ConfigurationError, match="ROLECALL_QUERY_RUNTIME"):
         SentenceTransformerEmbedder()
 
 
@@ -80,7 +80,7 @@ def test_default_embedder_reports_its_query_runtime() -> None:
 
 def test_onnx_is_cpu_only() -> None:
     # No GPU here to load onto: the device check comes before the model is touched.
-    with pytest.raises(InvalidQueryError, match="runs on the CPU"):
+    with pytest.raises(ConfigurationError, match="runs on the CPU"):
         SentenceTransformerEmbedder(query_runtime="onnx", device="cuda:0")._use_onnx(None, None)
     auto = SentenceTransformerEmbedder(query_runtime="auto", device="cuda")
     auto._use_onnx(None, None)
@@ -129,8 +129,38 @@ def test_bfloat16_that_drifts_falls_back_to_float32_loudly(
 
 
 def test_bulk_precision_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(InvalidQueryError, match="bulk_precision"):
+    with pytest.raises(ConfigurationError, match="bulk_precision"):
         SentenceTransformerEmbedder(bulk_precision="int8")  # type: ignore[arg-type]
     monkeypatch.setenv("ROLECALL_BULK_PRECISION", "fp16")
-    with pytest.raises(InvalidQueryError, match="ROLECALL_BULK_PRECISION"):
+    with pytest.raises(ConfigurationError, match="ROLECALL_BULK_PRECISION"):
         SentenceTransformerEmbedder()
+
+
+def test_a_model_that_fails_to_load_is_an_embedding_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    e = SentenceTransformerEmbedder(str(broken))
+    with pytest.raises(EmbeddingError, match="'broken-model'") as info:
+        e.encode(["q"])
+    assert info.value.model == "broken-model" and isinstance(info.value.__cause__, OSError)
+    with pytest.raises(EmbeddingError, match="could not be loaded") as missing:
+        SentenceTransformerEmbedder(str(tmp_path / "nowhere"), name="mine").encode(["q"])
+    assert missing.value.model == "mine"
+
+
+def test_an_encoding_failure_is_an_embedding_error_and_a_wrong_type_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    e = default_embedder()
+    e.encode(["q"])  # loaded
+
+    def fail(texts: list[str]) -> np.ndarray:
+        raise RuntimeError("the runtime gave up")
+
+    monkeypatch.setattr(e, "_direct", fail)
+    with pytest.raises(EmbeddingError, match="the runtime gave up") as info:
+        e.encode(["q"])
+    assert info.value.model == e.name
+    with pytest.raises(TypeError):  # rolecall's own mistake: not dressed up as a model failure
+        e.encode([None])  # type: ignore[list-item]

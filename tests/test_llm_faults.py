@@ -6,7 +6,15 @@ import json
 import time
 
 import pytest
-from rolecall import LLMError, LLMRewriter, Message, Retriever, RewriteCache
+from rolecall import (
+    LLMCallError,
+    LLMClient,
+    LLMError,
+    LLMRewriter,
+    Message,
+    Retriever,
+    RewriteCache,
+)
 
 from .fake_llm import FakeLLM
 
@@ -161,10 +169,11 @@ def test_history_only_for_follow_ups(tiny: Retriever) -> None:
 
 def test_no_model_configured_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ROLECALL_MODEL", raising=False)
-    from rolecall import InvalidQueryError
+    from rolecall.errors import ConfigurationError, UsageError
 
-    with pytest.raises(InvalidQueryError, match="ROLECALL_MODEL"):
+    with pytest.raises(ConfigurationError, match="ROLECALL_MODEL") as info:
         LLMRewriter()
+    assert isinstance(info.value, UsageError)  # misuse: the call must change
 
 
 async def test_async_path_retries_and_falls_back(tiny: Retriever) -> None:
@@ -197,3 +206,53 @@ def test_cache_stores_the_model_reading_and_merges_on_hits(tiny: Retriever, tmp_
                                                         catalog=tiny.catalog)
     assert len(llm.requests) == 1
     assert [e.text for e in first.exclusions] == [e.text for e in again.exclusions] == ["Moses"]
+
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize("step, status, transient, attempts", [
+    (("status", 503, {}), 503, True, 2),       # retried, then given up
+    (("status", 500, {}), 500, True, 2),       # a real 500 keeps its status
+    (("status", 429, {}), 429, True, 2),
+    (("status", 400, {}), 400, False, 1),      # not retried: the request must change
+    (("status", 401, {}), 401, False, 1),
+    (("sleep", 2.0, GOOD), None, True, 2),     # timeout: no status came back
+])
+def test_call_errors_carry_typed_fields(
+    step: tuple[object, ...], status: int | None, transient: bool, attempts: int
+) -> None:
+    with FakeLLM(step) as llm:
+        client = LLMClient("openai/fake", api_base=llm.api_base, timeout=0.4, max_retries=1)
+        with pytest.raises(LLMCallError) as info:
+            client.complete(MESSAGES)
+    exc = info.value
+    assert (exc.model, exc.status_code, exc.transient, exc.attempts) == (
+        "openai/fake", status, transient, attempts)
+    assert len(llm.requests) == attempts == client.calls
+
+
+def test_a_refused_connection_has_no_status() -> None:
+    # litellm reports it as an InternalServerError with a status 500 no server sent.
+    client = LLMClient("openai/fake", api_base="http://127.0.0.1:9/v1", max_retries=1,
+                       max_retry_seconds=2)
+    with pytest.raises(LLMCallError) as info:
+        client.complete(MESSAGES)
+    assert info.value.status_code is None and info.value.transient
+    assert info.value.attempts == 2 == client.calls
+
+
+async def test_async_call_errors_carry_typed_fields() -> None:
+    with FakeLLM(("status", 502, {})) as llm:
+        client = LLMClient("openai/fake", api_base=llm.api_base, max_retries=1)
+        with pytest.raises(LLMCallError) as info:
+            await client.acomplete(MESSAGES)
+    assert (info.value.status_code, info.value.transient, info.value.attempts) == (502, True, 2)
+
+
+def test_strict_mode_chains_the_typed_call_error(tiny: Retriever) -> None:
+    with FakeLLM(("status", 401, {})) as llm, pytest.raises(LLMError) as info:
+        make(llm.api_base, strict=True).rewrite("x y", catalog=tiny.catalog)
+    cause = info.value.__cause__
+    assert isinstance(cause, LLMCallError) and cause.status_code == 401
+    assert not cause.transient and cause.attempts == 1  # a 401 is not retried

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from rolecall import LLMError, LLMRewriter, Retriever
+from rolecall import LLMError, LLMRewriter, Retriever, RoleQuery
 from rolecall.testing import recorded_llm
 
 from .conftest import CASSETTES, LOCAL_MODEL
@@ -18,7 +19,9 @@ def rewriter(api_base: str, **kw: object) -> LLMRewriter:
     return LLMRewriter(LOCAL_MODEL, api_base=api_base, cache=False, strict=True, **kw)  # type: ignore[arg-type]
 
 
-def rewrite_case(case: dict, demo: Retriever, api_base: str, record: bool | None = None):  # type: ignore[no-untyped-def]
+def rewrite_case(
+    case: dict[str, Any], demo: Retriever, api_base: str, record: bool | None = None
+) -> tuple[RoleQuery, LLMRewriter]:
     rw = rewriter(api_base)
     with recorded_llm(CASSETTES / "rewrite" / f"{case['name']}.yaml", record=record):
         rq = rw.rewrite(case["query"], history=case.get("history", []), catalog=demo.catalog)
@@ -26,7 +29,7 @@ def rewrite_case(case: dict, demo: Retriever, api_base: str, record: bool | None
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_recorded_rewrite(case: dict, demo: Retriever, llm_api_base: str) -> None:
+def test_recorded_rewrite(case: dict[str, Any], demo: Retriever, llm_api_base: str) -> None:
     rq, rw = rewrite_case(case, demo, llm_api_base)
     assert rq.provenance.rewriter == f"llm:{LOCAL_MODEL}"
     assert rq.text == case["query"] and not rq.provenance.degraded
@@ -43,7 +46,7 @@ def test_recorded_rewrite(case: dict, demo: Retriever, llm_api_base: str) -> Non
     assert result.plan.query == rq
 
 
-def _score(rq, demo: Retriever, expect: dict) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _score(rq: RoleQuery, demo: Retriever, expect: dict[str, Any]) -> tuple[int, int]:
     from rolecall.pipeline.grounding import ground
 
     g = ground(rq, demo.index.kg, metadata_fields=demo.index.metadata_fields())
@@ -85,7 +88,7 @@ def test_async_rewrite_replays(demo: Retriever, llm_api_base: str) -> None:
     case = CASES[0]
     rw = rewriter(llm_api_base)
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> RoleQuery:
         with recorded_llm(CASSETTES / "rewrite" / f"{case['name']}.yaml", record=False):
             return await rw.arewrite(case["query"], catalog=demo.catalog)
 

@@ -24,6 +24,7 @@ __all__ = [
     "Plan",
     "SearchResult",
     "Spend",
+    "StageRecord",
 ]
 
 
@@ -104,6 +105,15 @@ class Degradation(BaseModel):
     reason: str
 
 
+class StageRecord(BaseModel):
+    """One stage of a search as it ran (`rolecall.pipeline.stages`): its time and a one-line
+    account of what it changed."""
+
+    name: str
+    ms: float = 0.0
+    detail: str = ""
+
+
 class AgentStep(BaseModel):
     """One step of the agent loop (`rolecall.agent.loop`), as it ran."""
 
@@ -149,6 +159,9 @@ class Plan(BaseModel):
     )
     blocked: int = 0
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    stages: list[StageRecord] = Field(
+        default_factory=list, description="Each stage that ran, in order, with what it did."
+    )
     notes: list[str] = Field(default_factory=list)
     steps: list[AgentStep] = Field(
         default_factory=list, description="The agent loop's steps (empty for one pass)."

@@ -10,10 +10,10 @@ import asyncio
 import time
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
@@ -22,14 +22,14 @@ from .backends.embedded.index import Index
 from .backends.interface import BackendReader, BackendWriter
 from .documents import Document
 from .embedding.sentence import Embedder
-from .errors import ConfigurationError, InvalidQueryError, RolecallError
-from .explain import ConstraintCheck, Degradation, Explanation, Hit, Plan, SearchResult
-from .filters import describe_filter, matches_all
+from .errors import ConfigurationError, InvalidQueryError
+from .explain import ConstraintCheck, Degradation, SearchResult
 from .graph import KnowledgeGraph
-from .pipeline.evidence import EvidenceWeights, exclusion_evidence
-from .pipeline.fusion import apply_penalties, weighted_rrf
-from .pipeline.grounding import Grounding, ground
-from .query import Polarity, RoleQuery
+from .pipeline.evidence import EvidenceWeights
+from .pipeline.hits import document_checks, hits, plan
+from .pipeline.stages import DEFAULT_STAGES, compose, run_stages
+from .pipeline.state import SearchState, Stage
+from .query import RoleQuery
 from .rewrite.base import Catalog, Message, Rewriter
 from .rewrite.rules import RuleRewriter
 from .settings import SearchSettings
@@ -53,7 +53,9 @@ class Retriever:
     ```
 
     Settings are given at construction and can be overridden per call:
-    `r.search(q, k=20, exclusion_mode="hard")` (see `SearchSettings`).
+    `r.search(q, k=20, exclusion_mode="hard")` (see `SearchSettings`).  `stages` adds
+    search stages (a reranker, an aboutness scorer: `rolecall.pipeline.state.Stage`), each
+    run after the stage it names; the plan records every stage's time and what it did.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Retriever:
         rewriter: Rewriter | None = None,
         settings: SearchSettings | None = None,
         evidence: EvidenceWeights | None = None,
+        stages: Sequence[Stage] = (),
         **overrides: Any,
     ) -> None:
         self.index: BackendReader = index
@@ -71,6 +74,8 @@ class Retriever:
         base.validate()
         self.settings = base.override(**overrides) if overrides else base
         self.evidence = evidence or EvidenceWeights()
+        #: the search's stages in order: the defaults with `stages` inserted where each says
+        self.stages: list[Stage] = compose(stages)
         self._catalog: Catalog | None = None
         self._catalog_index: BackendReader | None = None
 
@@ -136,6 +141,19 @@ class Retriever:
         rq = self.rewriter.rewrite(read, history=_messages(history), catalog=self.catalog)
         return with_notes(rq, notes)
 
+    async def arewrite(
+        self, text: str, *, history: Sequence[Message | dict[str, str]] = ()
+    ) -> RoleQuery:
+        """`rewrite` for async callers: a rewriter's own `arewrite` is awaited (an LLM call
+        does not block the loop); one without it runs in a worker thread."""
+        _check_text(text)
+        read, notes = read_query_text(text)
+        arewrite = getattr(self.rewriter, "arewrite", None)
+        if arewrite is None:
+            return await asyncio.to_thread(self.rewrite, text, history=history)
+        rq = await arewrite(read, history=_messages(history), catalog=self.catalog)
+        return with_notes(rq, notes)
+
     def search(
         self,
         query: str | RoleQuery,
@@ -163,221 +181,54 @@ class Retriever:
         """`search` for async servers: the LLM call is awaited, retrieval runs in a thread."""
         settings = self.settings.override(k=k, **overrides)
         t0 = time.perf_counter()
-        if isinstance(query, RoleQuery):
-            rq = validated(query)
-        else:
-            text = _query_text(query)
-            _check_text(text)
-            arewrite = getattr(self.rewriter, "arewrite", None)
-            if arewrite is not None:
-                read, notes = read_query_text(text)
-                rq = with_notes(
-                    await arewrite(read, history=_messages(history), catalog=self.catalog),
-                    notes,
-                )
-            else:
-                rq = await asyncio.to_thread(self.rewrite, text, history=history)
+        rq = validated(query) if isinstance(query, RoleQuery) else await self.arewrite(
+            _query_text(query), history=history
+        )
         return await asyncio.to_thread(self._execute, rq, settings, {"rewrite": _ms(t0)})
 
     def _execute(
         self, rq: RoleQuery, settings: SearchSettings, timings: dict[str, float]
     ) -> SearchResult:
-        degraded = [Degradation(stage="rewrite", reason=r) for r in rq.provenance.degraded]
-        notes: list[str] = []
-        index = self.index
+        state = self._state(rq, settings)
+        state, records = run_stages(state, self.stages, timings)
         t = time.perf_counter()
-        vocab = _vocabulary_checker(index)
-        grounding = ground(
-            rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else (),
-            in_vocabulary=vocab,
-        )
-        timings["ground"] = _ms(t)
-        for gv in grounding.values:
-            if not gv.resolved and gv.slot != "keywords":
-                notes.append(f"unresolved {gv.slot} {gv.value!r}: reported, not enforced")
-
-        # Symbolic filters: graph verdict and metadata filters.
-        t = time.perf_counter()
-        verdict = index.graph_verdict(grounding.target_type, grounding.relations)
-        allowed = verdict.allowed
-        blocked = dict(verdict.blocked)
-        passing = index.passing(grounding.filters) if grounding.filters else None
-        if passing is not None:
-            allowed = passing if allowed is None else allowed & passing
-        timings["graph"] = _ms(t)
-        hard = settings.constraint_mode == "hard"
-        # Soft role constraints still honour attribute filters: those are never soft.
-        leg_allowed = allowed if hard else passing
-        leg_blocked = set(blocked) if hard else set()
-
-        # Legs.
-        rankings: dict[str, list[tuple[int, float]]] = {}
-        must_not = [e.text for e in rq.exclusions] if settings.exclusion_mode == "hard" else []
-        query_vec: np.ndarray | None = None
-        excl_vecs: np.ndarray | None = None
-        original_vec: np.ndarray | None = None
-        if "lexical" in settings.legs:
-            t = time.perf_counter()
-            rankings["lexical"] = index.lexical.search(
-                _expanded_lexical_text(rq, grounding, index.kg),
-                settings.depth,
-                allowed=leg_allowed,
-                blocked=leg_blocked,
-                must_not_phrases=must_not,
-            )
-            timings["lexical"] = _ms(t)
-        if "dense" in settings.legs:
-            t = time.perf_counter()
-            # Exclusions are embedded only when that evidence kind is switched on.
-            embed_exclusions = rq.exclusions if self.evidence.exclusion_weight > 0 else []
-            texts = [rq.embed_text] + [e.looks_like or e.text for e in embed_exclusions]
-            if rq.exclusions:
-                texts.append(rq.text)  # the unconstrained reading, for exclusion evidence
-            try:
-                vecs = index.embedder.encode(texts)
-                query_vec = vecs[0]
-                excl_vecs = vecs[1 : 1 + len(embed_exclusions)] if embed_exclusions else None
-                if rq.exclusions and rq.text.strip() != rq.embed_text.strip():
-                    original_vec = vecs[-1]
-                timings["embed"] = _ms(t)
-                t = time.perf_counter()
-                rankings["dense"] = index.dense.search(
-                    query_vec, settings.depth, allowed=leg_allowed, blocked=leg_blocked
-                )
-                timings["dense"] = _ms(t)
-            except RolecallError:
-                raise
-            except Exception as exc:  # the model failed to load or run: keep the lexical leg
-                degraded.append(Degradation(stage="dense", reason=f"{type(exc).__name__}: {exc}"))
-
-        # Fusion and penalties.
-        t = time.perf_counter()
-        weights = {leg: float(settings.weights.get(leg, 1.0)) for leg in rankings}
-        fused = weighted_rrf(rankings, weights, rrf_k=settings.rrf_k)
-        cands = [f.key for f in fused]
-        ev = exclusion_evidence(
-            rq.exclusions,
-            cands,
-            lexical=index.lexical,
-            dense=index.dense if query_vec is not None else None,
-            query_vec=query_vec,
-            original_vec=original_vec,
-            exclusion_vecs=excl_vecs,
-            entity_ids=grounding.exclusion_entities,
-            links=index.links,
-            weights=self.evidence,
-        )
-        penalties: dict[int, float] = {}
-        suppressed: set[int] = set()
-        for d, s in ev.strength.items():
-            if settings.exclusion_mode == "hard" and (
-                s >= settings.exclusion_threshold or d in ev.contains
-            ):
-                suppressed.add(d)
-            else:
-                penalties[d] = settings.exclusion_penalty * s
-        if not hard:
-            for d in cands:
-                if (allowed is not None and d not in allowed) or d in blocked:
-                    penalties[d] = 1 - (1 - penalties.get(d, 0.0)) * (1 - settings.role_penalty)
-        fused = apply_penalties(fused, penalties, suppressed)
-        timings["fuse"] = _ms(t)
-
-        # Explanations.
-        t = time.perf_counter()
-        hits: list[Hit] = []
-        for f in fused:
-            if f.suppressed or f.score < settings.min_score:
-                continue
-            if len(hits) >= settings.k:
-                break
-            doc = index.document(f.key)
-            checks: list[ConstraintCheck] = []
-            if grounding.target_type or grounding.relations:
-                checks += index.kg.explain_doc(
-                    index.links[f.key],
-                    target_type=grounding.target_type,
-                    relations=grounding.relations,
-                )
-            checks += [
-                ConstraintCheck(constraint=describe_filter(flt), kind="filter", satisfied=True)
-                for flt in grounding.filters
-            ]
-            checks += ev.checks.get(f.key, [])
-            hits.append(
-                Hit(
-                    id=doc.id,
-                    score=round(f.score, 6),
-                    title=doc.title,
-                    text=doc.text,
-                    metadata=doc.metadata,
-                    explanation=Explanation(
-                        legs=f.legs, checks=checks, fused=round(f.fused, 6),
-                        penalty=round(f.penalty, 4), suppressed=False,
-                    ),
-                )
-            )
-        timings["explain"] = _ms(t)
+        found = hits(state)
+        timings["hits"] = _ms(t)
         timings["total"] = round(sum(timings.values()), 3)
-        plan = Plan(
-            query=rq,
-            grounding=grounding.values,
-            legs=list(rankings),
-            weights=weights,
-            exclusion_mode=settings.exclusion_mode,
-            candidates=len(fused),
-            allowed=None if allowed is None else len(allowed),
-            blocked=len(blocked) + len(suppressed),
-            timings_ms=timings,
-            notes=notes
-            + ([f"graph: {', '.join(verdict.constraints)}"] if verdict.constraints else []),
-        )
-        return SearchResult(hits=hits, plan=plan, degraded=degraded)
-
+        return SearchResult(hits=found, plan=plan(state, timings, records),
+                            degraded=list(state.degraded))
 
     def explain_document(self, query: str | RoleQuery, doc_id: str) -> list[ConstraintCheck]:
         """Every constraint's verdict on one document — also one the search did not return
-        ("why is X not in my results?")."""
+        ("why is X not in my results?").  The search's own stages compute it, asked about
+        this document only: grounding, encoding and the exclusion evidence (no leg runs),
+        and any added stage that declares `explains = True`."""
         rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
             _query_text(query)
         )
-        index = self.index
-        ordinal = index.ordinal(doc_id)
+        ordinal = self.index.ordinal(doc_id)
         if ordinal is None:
             raise InvalidQueryError(f"document {doc_id!r} is not in the index")
-        g = ground(rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else ())
-        checks: list[ConstraintCheck] = []
-        if g.target_type or g.relations:
-            checks += index.kg.explain_doc(
-                index.links[ordinal], target_type=g.target_type, relations=g.relations
-            )
-        md = index.document(ordinal).metadata
-        checks += [
-            ConstraintCheck(constraint=describe_filter(f), kind="filter",
-                            satisfied=matches_all(md, [f]))
-            for f in g.filters
-        ]
-        if rq.exclusions:
-            texts = [rq.embed_text, rq.text] + [e.looks_like or e.text for e in rq.exclusions]
-            vecs = index.embedder.encode(texts)
-            ev = exclusion_evidence(
-                rq.exclusions, [ordinal], lexical=index.lexical, dense=index.dense,
-                query_vec=vecs[0], original_vec=vecs[1] if texts[0] != texts[1] else None,
-                exclusion_vecs=vecs[2:], entity_ids=g.exclusion_entities, links=index.links,
-                weights=self.evidence,
-            )
-            checks += ev.checks.get(ordinal, [])
-        return checks
+        state = replace(self._state(rq, self.settings), only=(ordinal,))
+        state, _ = run_stages(state, [s for s in self.stages if _explains(s)], {})
+        return document_checks(state, ordinal)
+
+    def _state(self, rq: RoleQuery, settings: SearchSettings) -> SearchState:
+        return SearchState(
+            query=rq, settings=settings, index=self.index, weights=self.evidence,
+            degraded=tuple(Degradation(stage="rewrite", reason=r)
+                           for r in rq.provenance.degraded),
+        )
 
 
-def _expanded_lexical_text(rq: RoleQuery, grounding: Grounding, kg: KnowledgeGraph) -> str:
-    """The lexical query plus the names and aliases of required relation objects: the graph
-    knows that "diarrhea" is also spelt "diarrhoea"; BM25 does not."""
-    extra: list[str] = []
-    for rc, eid in grounding.relations:
-        if rc.polarity == Polarity.MUST and eid in kg.entities:
-            extra += kg.entities[eid].surface_forms()
-    return " ".join([rq.lexical_text, *extra])
+#: The default stages whose values a document's checks read (legs, fusion and policy rank).
+_EXPLAIN_STAGES = frozenset({"ground", "encode", "exclusions"})
+
+
+def _explains(stage: Stage) -> bool:
+    if stage in DEFAULT_STAGES:
+        return stage.name in _EXPLAIN_STAGES
+    return bool(getattr(stage, "explains", False))
 
 
 def validated(rq: RoleQuery) -> RoleQuery:
@@ -456,14 +307,6 @@ def _messages(history: Sequence[Message | dict[str, str]]) -> list[Message]:
         else:
             raise InvalidQueryError(f"history[{i}] must be a dict or Message")
     return out
-
-
-def _vocabulary_checker(index: BackendReader) -> Any:
-    def in_vocab(value: str) -> bool:
-        toks = index.lexical.tokens(value)
-        return bool(toks) and all(index.lexical.doc_freq(t) > 0 for t in toks)
-
-    return in_vocab
 
 
 def _ms(t: float) -> float:

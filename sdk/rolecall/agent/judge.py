@@ -20,19 +20,25 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import InvalidQueryError
-from ..llm.client import LLMCallError, LLMClient, Structured
+from ..errors import ConfigurationError
+from ..llm.client import ClientSettings, LLMCallError, LLMClient, as_client, describe_failure
 from ..llm.kvcache import SqliteCache, TextCache, default_cache_dir
 from ..query import RoleQuery
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Candidate", "JudgeResult", "LLMJudge", "default_judge_cache"]
 
 _VERSION = "judge-1"
 _WINDOW_CHARS = 420
+#: A judge's own client defaults: a verdict list is shorter than a rewrite, and a judge that
+#: fails degrades to no demotion, so it retries less than the rewriter.
+_CLIENT_DEFAULTS: ClientSettings = {"max_tokens": 350, "max_retries": 2}
 
 
 class _Verdict(BaseModel):
@@ -87,45 +93,53 @@ class Candidate:
 
 @dataclass
 class JudgeResult:
+    """Verdicts by candidate id (violates, reason), what the calls cost, and why there are
+    none when a call or its reply failed (`error`; `failure` is the typed call error)."""
+
     verdicts: dict[str, tuple[bool, str]] = field(default_factory=dict)
     calls: int = 0
     tokens: int = 0
     cached: bool = False
     error: str | None = None
+    failure: LLMCallError | None = None
 
 
 class LLMJudge:
     """Listwise verification with an LLM through litellm (any provider; see `LLMClient`).
 
+    `model` is a model string — with `LLMClient`'s keywords (`api_base`, `timeout`, …;
+    `ClientSettings`) for the client made for it — or a ready `LLMClient` shared with the
+    rewriter, which keeps its own settings (giving both is a `ConfigurationError`).
     `window` candidates are judged in one call; `orders=2` asks twice, the second time in
     reverse order, and counts a violation only when both agree — small models flag by
-    position (measured: Qwen2.5-Coder-1.5B), and a bias that follows the position cannot
-    agree with itself reversed.  `cache=None` uses the default on-disk cache, `cache=False`
-    disables it.
+    position, and a bias that follows the position cannot agree with itself reversed (what
+    was measured is in BENCHMARKS.md).  `cache=None` uses the default on-disk cache,
+    `cache=False` disables it.
     """
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | LLMClient | None = None,
         *,
-        api_base: str | None = None,
-        api_key: str | None = None,
         window: int = 5,
         orders: int = 1,
-        max_tokens: int = 350,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        structured: Structured = "auto",
         cache: TextCache | None | Literal[False] = None,
-        extra_params: dict[str, Any] | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> None:
-        self.client = LLMClient(
-            model, api_base=api_base, api_key=api_key, max_tokens=max_tokens, timeout=timeout,
-            max_retries=max_retries, structured=structured, extra_params=extra_params,
+        if isinstance(orders, bool) or orders not in (1, 2):
+            raise ConfigurationError(
+                f"orders must be 1 or 2, got {orders!r}: 1 asks once, 2 asks again with the "
+                "candidates reversed"
+            )
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ConfigurationError(
+                f"window must be a whole number of candidates, at least 1, got {window!r}"
+            )
+        #: the client every judgement goes through (shared when one was given)
+        self.client: LLMClient = as_client(
+            model, settings, owner="LLMJudge", defaults=_CLIENT_DEFAULTS
         )
         self.model = self.client.model
-        if orders not in (1, 2):
-            raise InvalidQueryError(f"orders must be 1 or 2, got {orders!r}")
         self.window = window
         self.orders = orders
         self.cache: TextCache | None = (
@@ -134,7 +148,6 @@ class LLMJudge:
             )
         )
         self.name = f"llm-judge:{self.model}"
-
     def messages(self, rq: RoleQuery, candidates: Sequence[Candidate]) -> list[dict[str, str]]:
         lines = [f"Query: {_one_line(rq.text)}"]
         if rq.exclusions:
@@ -166,40 +179,64 @@ class LLMJudge:
         first = self._judge_once(rq, cands, deadline)
         if self.orders == 1 or first.error:
             return first
-        left = None if deadline is None else max(0.05, deadline - (time.perf_counter() - t0))
-        second = self._judge_once(rq, cands[::-1], left)
-        out = JudgeResult(calls=first.calls + second.calls, tokens=first.tokens + second.tokens,
-                          cached=first.cached and second.cached, error=second.error)
-        if second.error:
-            return out  # one order alone is what position bias looks like: no verdicts
-        for cid, (v1, r1) in first.verdicts.items():
-            if cid in second.verdicts:
-                v2, r2 = second.verdicts[cid]
-                out.verdicts[cid] = (v1 and v2, r1 if v1 == v2 else f"orders disagree: {r1} / {r2}")
-        return out
+        return _agree(first, self._judge_once(rq, cands[::-1], _left(deadline, t0)))
+
+    async def ajudge(
+        self, rq: RoleQuery, candidates: Sequence[Candidate], *, deadline: float | None = None
+    ) -> JudgeResult:
+        """`judge` for async callers: the calls are awaited (`LLMClient.acomplete`), so the
+        event loop serves other requests while the model thinks."""
+        cands = list(candidates)[: self.window]
+        if not cands:
+            return JudgeResult()
+        t0 = time.perf_counter()
+        first = await self._ajudge_once(rq, cands, deadline)
+        if self.orders == 1 or first.error:
+            return first
+        return _agree(first, await self._ajudge_once(rq, cands[::-1], _left(deadline, t0)))
 
     def _judge_once(
         self, rq: RoleQuery, cands: list[Candidate], deadline: float | None
     ) -> JudgeResult:
-        result = JudgeResult()
         messages = self.messages(rq, cands)
         key = self._key(messages)
         raw = self.cache.get_text(key) if self.cache is not None else None
         if raw is not None:
-            result.cached = True
-        else:
-            calls0, tokens0 = self.client.calls, self.client.tokens
+            return self._read(raw, cands, key, JudgeResult(cached=True))
+        result = JudgeResult()
+        with self.client.metered() as usage:
             try:
                 raw = self.client.complete(
                     messages, schema=_SCHEMA, schema_name="Verdicts", timeout=deadline
                 )
             except LLMCallError as exc:
-                result.error = str(exc)
-            finally:
-                result.calls = self.client.calls - calls0
-                result.tokens = self.client.tokens - tokens0
-            if raw is None:
-                return result
+                _failed(result, exc)
+        result.calls, result.tokens = usage.calls, usage.tokens
+        return result if raw is None else self._read(raw, cands, key, result)
+
+    async def _ajudge_once(
+        self, rq: RoleQuery, cands: list[Candidate], deadline: float | None
+    ) -> JudgeResult:
+        messages = self.messages(rq, cands)
+        key = self._key(messages)
+        raw = self.cache.get_text(key) if self.cache is not None else None
+        if raw is not None:
+            return self._read(raw, cands, key, JudgeResult(cached=True))
+        result = JudgeResult()
+        with self.client.metered() as usage:
+            try:
+                raw = await self.client.acomplete(
+                    messages, schema=_SCHEMA, schema_name="Verdicts", timeout=deadline
+                )
+            except LLMCallError as exc:
+                _failed(result, exc)
+        result.calls, result.tokens = usage.calls, usage.tokens
+        return result if raw is None else self._read(raw, cands, key, result)
+
+    def _read(
+        self, raw: str, cands: list[Candidate], key: str, result: JudgeResult
+    ) -> JudgeResult:
+        """The verdicts of a reply (fresh or cached); a valid fresh reply is cached."""
         try:
             reply = _Reply.model_validate_json(_json_object(raw))
         except (ValidationError, ValueError) as exc:
@@ -215,6 +252,31 @@ class LLMJudge:
     def _key(self, messages: list[dict[str, str]]) -> str:
         raw = json.dumps([_VERSION, self.model, messages], sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _failed(result: JudgeResult, exc: LLMCallError) -> None:
+    result.failure = exc
+    result.error = describe_failure(exc)
+
+
+def _left(deadline: float | None, t0: float) -> float | None:
+    """What is left of `deadline` seconds since `t0` (a little, never nothing)."""
+    return None if deadline is None else max(0.05, deadline - (time.perf_counter() - t0))
+
+
+def _agree(first: JudgeResult, second: JudgeResult) -> JudgeResult:
+    """Two orders' verdicts merged: a violation only where both say so.  A failed second
+    order gives no verdicts at all: one order alone is what position bias looks like."""
+    out = JudgeResult(calls=first.calls + second.calls, tokens=first.tokens + second.tokens,
+                      cached=first.cached and second.cached, error=second.error,
+                      failure=second.failure)
+    if second.error:
+        return out
+    for cid, (v1, r1) in first.verdicts.items():
+        if cid in second.verdicts:
+            v2, r2 = second.verdicts[cid]
+            out.verdicts[cid] = (v1 and v2, r1 if v1 == v2 else f"orders disagree: {r1} / {r2}")
+    return out
 
 
 def _one_line(text: str) -> str:

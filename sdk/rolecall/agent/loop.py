@@ -22,8 +22,8 @@ The loop:
    exclusion (`rolecall.agent.verify`) goes into the explanation and becomes the judge's window.
    It does not re-rank: the strict search already suppressed documents containing an
    excluded phrase or with strong whole-document evidence, and demoting further by
-   sentence evidence measured worse on NegConstraint-dev (violation 0.165 vs 0.149, nDCG@10
-   0.753 vs 0.773: a document about A always has sentences close to a sub-topic a of A);
+   sentence evidence measured worse on NegConstraint-dev (a document about A always has
+   sentences close to a sub-topic a of A);
 5. **judge** with the LLM (`rolecall.agent.judge`), when one is configured and the budget allows:
    one listwise call over the top few; violators are demoted with the judge's reason;
 6. **clarify** when the query cannot be acted on as asked (`rolecall.agent.clarify`).
@@ -36,9 +36,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
+from ..llm.client import LLMClient, Usage
 from ..query import RoleQuery
 from ..retriever import (
     Retriever,
@@ -50,18 +53,34 @@ from ..retriever import (
     with_notes,
 )
 from ..rewrite.base import Message
+from ..rewrite.llm import LLMRewriter
 from ..rewrite.rules import RuleRewriter
-from ..settings import MAX_DEPTH
+from ..settings import MAX_DEPTH, SearchSettings
 from .budget import Budget, BudgetTracker
 from .clarify import clarification
-from .judge import Candidate, LLMJudge
+from .judge import Candidate, JudgeResult, LLMJudge
 from .verify import Passage, best_passages, sentences
 
 __all__ = ["Agent"]
 
+# Demoting by sentence evidence after the strict search, on NegConstraint-dev: violation
+# 0.165 vs 0.149 and nDCG@10 0.753 vs 0.773 without it (BENCHMARKS.md, the cheap path).
+
 #: Score multiplier for a judged violator: below any comparable clean hit, still listed.
 _JUDGE_KEEP = 0.2
 _EXCLUSION_CERTAINTY = 0.9
+
+
+@dataclass
+class _Run:
+    """One agent search in progress: what its steps share."""
+
+    tracker: BudgetTracker
+    history: list[Message]
+    settings: SearchSettings
+    overrides: dict[str, Any]
+    steps: list[AgentStep] = field(default_factory=list)
+    degraded: list[Degradation] = field(default_factory=list)
 
 
 class Agent:
@@ -98,41 +117,17 @@ class Agent:
         budget: Budget | None = None,
         **overrides: Any,
     ) -> SearchResult:
-        tracker = BudgetTracker(budget or self.budget)
-        steps: list[AgentStep] = []
-        degraded: list[Degradation] = []
-        msgs = _messages(history)
-        settings = self.retriever.settings.override(k=k, **overrides)
-        k = settings.k
-
-        rq = self._rewrite(query, msgs, tracker, steps)
-        if self.strict_exclusions and rq.exclusions and "exclusion_mode" not in overrides:
-            overrides = {**overrides, "exclusion_mode": "hard"}
-
-        t = time.perf_counter()
-        result = self.retriever.search(rq, k=k, **overrides)
-        steps.append(AgentStep(
-            kind="search", ms=_ms(t),
-            detail=f"{len(result.hits)} hits (constraints {settings.constraint_mode}, "
-                   f"exclusions {overrides.get('exclusion_mode', settings.exclusion_mode)})",
-        ))
-        if len(result.hits) < k:
-            result, overrides = self._deepen(result, rq, k, settings.depth, overrides, steps)
-        if self.relax:
-            result, rq, overrides = self._relax(result, rq, k, overrides, steps)
-        passages = self._verify(result, rq, steps)
-        if self.judge is not None:
-            self._judge(result, rq, passages, tracker, steps, degraded)
-        if self.clarify:
-            c = clarification(rq, result.plan.grounding, self.retriever.index.kg, msgs)
-            if c is not None:
-                result.clarification = c
-                steps.append(AgentStep(kind="clarify", detail=f"{c.reason}: {c.question}"))
-        result.hits.sort(key=lambda h: -h.score)
-        result.plan.steps = steps
-        result.plan.spent = tracker.spend()
-        result.degraded = [*result.degraded, *degraded]
-        return result
+        run = self._start(k, history, budget, overrides)
+        planned = self._plan_rewrite(query, run)
+        rq = planned if isinstance(planned, RoleQuery) else self._rewrite(planned, run)
+        result, rq, passages = self._retrieve(rq, run)
+        todo = self._to_judge(result, rq, passages, run)
+        if todo is not None:
+            assert self.judge is not None
+            t = time.perf_counter()
+            verdict = self.judge.judge(rq, todo[1], deadline=run.tracker.remaining_seconds())
+            self._judged(rq, todo[0], verdict, t, run)
+        return self._finish(result, rq, run)
 
     async def asearch(
         self,
@@ -143,45 +138,109 @@ class Agent:
         budget: Budget | None = None,
         **overrides: Any,
     ) -> SearchResult:
-        """`search` for async servers (the loop runs in a worker thread)."""
-        return await asyncio.to_thread(
-            self.search, query, k, history=history, budget=budget, **overrides
-        )
+        """`search` for async servers: the LLM steps (rewrite, judge) are awaited on the event
+        loop, and only the CPU-bound retrieval (search, deepen, relax, verify) runs in a
+        worker thread, so waiting on a model holds no thread."""
+        run = self._start(k, history, budget, overrides)
+        planned = self._plan_rewrite(query, run)
+        rq = planned if isinstance(planned, RoleQuery) else await self._arewrite(planned, run)
+        result, rq, passages = await asyncio.to_thread(self._retrieve, rq, run)
+        todo = self._to_judge(result, rq, passages, run)
+        if todo is not None:
+            assert self.judge is not None
+            t = time.perf_counter()
+            verdict = await self.judge.ajudge(
+                rq, todo[1], deadline=run.tracker.remaining_seconds()
+            )
+            self._judged(rq, todo[0], verdict, t, run)
+        return self._finish(result, rq, run)
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _rewrite(
+    def _start(
         self,
-        query: str | RoleQuery,
-        history: list[Message],
-        tracker: BudgetTracker,
-        steps: list[AgentStep],
-    ) -> RoleQuery:
+        k: int | None,
+        history: Sequence[Message | dict[str, str]],
+        budget: Budget | None,
+        overrides: dict[str, Any],
+    ) -> _Run:
+        """The checked arguments of one search (a bad one raises before anything runs)."""
+        tracker = BudgetTracker(budget or self.budget)
+        msgs = _messages(history)
+        settings = self.retriever.settings.override(k=k, **overrides)
+        return _Run(tracker, msgs, settings, dict(overrides))
+
+    def _plan_rewrite(self, query: str | RoleQuery, run: _Run) -> RoleQuery | str:
+        """A RoleQuery when no LLM rewrite is to run (one was given, or the budget forbids
+        the call and the rule fallback read the text), else the text to rewrite."""
         if isinstance(query, RoleQuery):
-            steps.append(AgentStep(kind="rewrite", detail="RoleQuery given: not rewritten"))
+            run.steps.append(AgentStep(kind="rewrite", detail="RoleQuery given: not rewritten"))
             return validated(query)
         text = _query_text(query)
         _check_text(text)
         rewriter = self.retriever.rewriter
-        client = getattr(rewriter, "client", None)
+        if _client(rewriter) is None or run.tracker.allows_llm_call():
+            return text
         t = time.perf_counter()
-        if client is not None and not tracker.allows_llm_call():
-            fallback = getattr(rewriter, "fallback", None) or RuleRewriter()
-            read, notes = read_query_text(text)
-            rq = with_notes(
-                fallback.rewrite(read, history=history, catalog=self.retriever.catalog), notes
-            )
-            steps.append(AgentStep(kind="budget", ms=_ms(t),
+        fallback = rewriter.fallback if isinstance(rewriter, LLMRewriter) else RuleRewriter()
+        read, notes = read_query_text(text)
+        rq = with_notes(
+            fallback.rewrite(read, history=run.history, catalog=self.retriever.catalog), notes
+        )
+        run.steps.append(AgentStep(kind="budget", ms=_ms(t),
                                    detail=f"rewrite by {fallback.name}: LLM budget exhausted"))
-            return rq
-        calls0 = getattr(client, "calls", 0)
-        tokens0 = getattr(client, "tokens", 0)
-        rq = self.retriever.rewrite(text, history=history)
-        calls = getattr(client, "calls", 0) - calls0
-        tracker.charge(calls, getattr(client, "tokens", 0) - tokens0)
-        steps.append(AgentStep(kind="rewrite", detail=f"by {rq.provenance.rewriter}",
-                               llm_calls=calls, ms=_ms(t)))
         return rq
+
+    def _rewrite(self, text: str, run: _Run) -> RoleQuery:
+        t = time.perf_counter()
+        with _metered(_client(self.retriever.rewriter)) as usage:
+            rq = self.retriever.rewrite(text, history=run.history)
+        return self._rewrote(rq, usage, t, run)
+
+    async def _arewrite(self, text: str, run: _Run) -> RoleQuery:
+        """`Retriever.rewrite` with the rewriter's call awaited."""
+        t = time.perf_counter()
+        with _metered(_client(self.retriever.rewriter)) as usage:
+            rq = await self.retriever.arewrite(text, history=run.history)
+        return self._rewrote(rq, usage, t, run)
+
+    def _rewrote(self, rq: RoleQuery, usage: Usage, t: float, run: _Run) -> RoleQuery:
+        run.tracker.charge(usage.calls, usage.tokens)
+        run.steps.append(AgentStep(kind="rewrite", detail=f"by {rq.provenance.rewriter}",
+                                   llm_calls=usage.calls, ms=_ms(t)))
+        return rq
+
+    def _retrieve(
+        self, rq: RoleQuery, run: _Run
+    ) -> tuple[SearchResult, RoleQuery, dict[str, list[Passage]]]:
+        """The CPU-bound steps: search strictly, deepen, relax, verify."""
+        overrides, settings, k = run.overrides, run.settings, run.settings.k
+        if self.strict_exclusions and rq.exclusions and "exclusion_mode" not in overrides:
+            overrides = {**overrides, "exclusion_mode": "hard"}
+        t = time.perf_counter()
+        result = self.retriever.search(rq, k=k, **overrides)
+        run.steps.append(AgentStep(
+            kind="search", ms=_ms(t),
+            detail=f"{len(result.hits)} hits (constraints {settings.constraint_mode}, "
+                   f"exclusions {overrides.get('exclusion_mode', settings.exclusion_mode)})",
+        ))
+        if len(result.hits) < k:
+            result, overrides = self._deepen(result, rq, k, settings.depth, overrides, run.steps)
+        if self.relax:
+            result, rq, overrides = self._relax(result, rq, k, overrides, run.steps)
+        return result, rq, self._verify(result, rq, run.steps)
+
+    def _finish(self, result: SearchResult, rq: RoleQuery, run: _Run) -> SearchResult:
+        if self.clarify:
+            c = clarification(rq, result.plan.grounding, self.retriever.index.kg, run.history)
+            if c is not None:
+                result.clarification = c
+                run.steps.append(AgentStep(kind="clarify", detail=f"{c.reason}: {c.question}"))
+        result.hits.sort(key=lambda h: -h.score)
+        result.plan.steps = run.steps
+        result.plan.spent = run.tracker.spend()
+        result.degraded = [*result.degraded, *run.degraded]
+        return result
 
     def _deepen(
         self,
@@ -277,31 +336,35 @@ class Agent:
         ))
         return {hit.id: found for hit, found in zip(window, passages, strict=True)}
 
-    def _judge(
+    def _to_judge(
         self,
         result: SearchResult,
         rq: RoleQuery,
         passages: dict[str, list[Passage]],
-        tracker: BudgetTracker,
-        steps: list[AgentStep],
-        degraded: list[Degradation],
-    ) -> None:
-        assert self.judge is not None
-        if not rq.exclusions or not result.hits:
-            return
-        if not tracker.allows_llm_call(self.judge.orders):
-            steps.append(AgentStep(
-                kind="budget", detail=f"judge skipped: {', '.join(tracker.exhausted)} exhausted"
+        run: _Run,
+    ) -> tuple[list[Hit], list[Candidate]] | None:
+        """The top hits and what the judge reads of them, or None when the judge does not
+        run (none configured, nothing to check, or the budget says no: a step then says so)."""
+        if self.judge is None or not rq.exclusions or not result.hits:
+            return None
+        if not run.tracker.allows_llm_call(self.judge.orders):
+            run.steps.append(AgentStep(
+                kind="budget",
+                detail=f"judge skipped: {', '.join(run.tracker.exhausted)} exhausted",
             ))
-            return
+            return None
         result.hits.sort(key=lambda h: -h.score)
         top = result.hits[: self.judge.window]
-        t = time.perf_counter()
-        verdict = self.judge.judge(rq, [_candidate(h, passages.get(h.id, [])) for h in top],
-                                   deadline=tracker.remaining_seconds())
-        tracker.charge(verdict.calls, verdict.tokens)
+        return top, [_candidate(h, passages.get(h.id, [])) for h in top]
+
+    def _judged(
+        self, rq: RoleQuery, top: list[Hit], verdict: JudgeResult, t: float, run: _Run
+    ) -> None:
+        """Charge the judgement, report a failure, and demote the violators it names."""
+        assert self.judge is not None
+        run.tracker.charge(verdict.calls, verdict.tokens)
         if verdict.error:
-            degraded.append(Degradation(stage="judge", reason=verdict.error))
+            run.degraded.append(Degradation(stage="judge", reason=verdict.error))
         flagged = 0
         for hit in top:
             v = verdict.verdicts.get(hit.id)
@@ -316,7 +379,7 @@ class Agent:
             if violates:
                 _demote(hit, _JUDGE_KEEP)
                 flagged += 1
-        steps.append(AgentStep(
+        run.steps.append(AgentStep(
             kind="judge", llm_calls=verdict.calls, ms=_ms(t),
             detail=(f"{len(verdict.verdicts)} of {len(top)} judged"
                     f"{' (cached)' if verdict.cached else ''}: {flagged} violate"
@@ -364,6 +427,19 @@ def _candidate(hit: Hit, passages: Sequence[Passage]) -> Candidate:
         if p.short not in parts:
             parts.append(p.short)
     return Candidate(id=hit.id, title=hit.title, window=" … ".join(parts))
+
+
+def _client(rewriter: object) -> LLMClient | None:
+    """The rewriter's LLM client; None for one that calls no LLM or does not say (a
+    rewriter of the user's own needs only `name` and `rewrite`)."""
+    client = getattr(rewriter, "client", None)
+    return client if isinstance(client, LLMClient) else None
+
+
+def _metered(client: LLMClient | None) -> AbstractContextManager[Usage]:
+    """What a step's LLM calls cost, counted for this search only (see `LLMClient.metered`);
+    nothing for a rewriter that calls no LLM."""
+    return client.metered() if client is not None else nullcontext(Usage())
 
 
 def _ms(t: float) -> float:

@@ -7,10 +7,9 @@ strength 1.0; otherwise the sentence closest to the exclusion's embedding, with 
 the strength.  No LLM: one batched embedding of the window's sentences.
 
 This is evidence, not a verdict: demoting by it re-ranks worse than the pipeline's own
-whole-document evidence (on NegConstraint-dev, sentence-similarity demotion raised the
-violation rate from 0.174 to 0.19–0.32 over a grid of thresholds, since a document about A
-always has sentences close to a sub-topic a of A).  The sentences are reported in the
-explanation, and they are the windows the LLM judge reads.
+whole-document evidence (on NegConstraint-dev, since a document about A always has
+sentences close to a sub-topic a of A).  The sentences are reported in the explanation, and
+they are the windows the LLM judge reads.
 """
 
 from __future__ import annotations
@@ -25,6 +24,9 @@ from ..embedding.sentence import Embedder
 from ..query import Exclusion
 
 __all__ = ["Passage", "best_passages", "sentences"]
+
+# Sentence-similarity demotion on NegConstraint-dev raised the violation rate from 0.174 to
+# 0.19-0.32 over a grid of thresholds (BENCHMARKS.md, the cheap path's dead ends).
 
 _SENT_RE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)

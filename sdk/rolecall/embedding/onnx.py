@@ -1,10 +1,9 @@
 """The query encoder on ONNX Runtime: the same vectors as torch, in half the time.
 
 A search embeds one to three short texts.  For that size the cost is per-operator dispatch,
-not arithmetic, and ONNX Runtime's fused kernels run MiniLM's forward about twice as fast as
-torch (measured on 2 cores: 2.4 vs 4.6 ms for one query, 2.9 vs 5.8 ms for two).  Bulk
-indexing stays on torch: ONNX Runtime was ~1.6× torch float32 for batches of 64, but torch
-under bfloat16 autocast is ~2.5× (`SentenceTransformerEmbedder(bulk_precision=...)`).
+not arithmetic, and ONNX Runtime's fused kernels run MiniLM's forward faster than torch.
+Bulk indexing stays on torch: for large batches torch under bfloat16 autocast
+(`SentenceTransformerEmbedder(bulk_precision=...)`) beat ONNX Runtime float32.
 
 The model is exported once (Transformer → mean pooling → L2 normalisation, dynamic batch and
 length) to `<ROLECALL_HOME>/onnx/<weights digest>.onnx`, written atomically, and the session
@@ -16,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,13 +25,29 @@ import numpy as np
 
 from ..errors import MissingDependencyError
 
-__all__ = ["onnx_query_encoder"]
+__all__ = ["onnx_query_encoder", "onnxruntime_errors"]
 
 _PROBE = ["a probe sentence about headaches", "x", "an exclusion clause, as typed"]
 _TOLERANCE = 1e-5
 _OPSET = 17
 
 Encode = Callable[[list[str]], np.ndarray]
+
+# Measured on 2 cores: 2.4 vs 4.6 ms for one query and 2.9 vs 5.8 ms for two (ONNX Runtime vs
+# torch); for batches of 64, ONNX Runtime ~1.6x torch float32 but torch bfloat16 ~2.5x.  See
+# BENCHMARKS.md, "The query encoder on ONNX Runtime" and "Bulk embedding in bfloat16".
+
+
+def onnxruntime_errors() -> tuple[type[Exception], ...]:
+    """The exception classes of ONNX Runtime's native layer (`Fail`, `InvalidGraph`,
+    `RuntimeException`, …), which derive from `Exception` only; none before it is imported,
+    since nothing else can raise them."""
+    state = sys.modules.get("onnxruntime.capi.onnxruntime_pybind11_state")
+    if state is None:
+        return ()
+    return tuple(
+        v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception)
+    )
 
 
 def onnx_query_encoder(model: Any, torch: Any, cache_dir: Path, threads: int) -> Encode:

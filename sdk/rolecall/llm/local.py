@@ -267,51 +267,12 @@ def start_server(
     timeout: float = 180.0,
 ) -> ServerHandle:
     """Launch `llama_cpp.server` on 127.0.0.1 and wait until it answers `/v1/models`."""
-    for module in _SERVER_MODULES:
-        if importlib.util.find_spec(module) is None:
-            package = "llama-cpp-python" if module == "llama_cpp" else "llama-cpp-python[server]"
-            raise MissingDependencyError(package, "local")
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise LocalModelError(
-            f"model file {model_path} does not exist; build it first with "
-            f"rolecall.llm.local.assemble(default_model_path())"
-        )
+    _check_servable(model_path)
     if port is None:
         port = _free_port()
-
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(model_path),
-        "--model_alias",
-        alias,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        str(ctx),
-        "--n_threads",
-        str(threads),
-        # Defaults to every core otherwise, which would break the thread budget on prompts.
-        "--n_threads_batch",
-        str(threads),
-    ]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    log_fd, log_name = tempfile.mkstemp(prefix="rolecall-llama-server.", suffix=".log")
-    log_path = Path(log_name)
-    # The log goes to a file, not a pipe: nobody drains a pipe and a full one blocks the server.
-    try:
-        with os.fdopen(log_fd, "wb") as log:
-            process = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
-            )
-    except BaseException:
-        log_path.unlink(missing_ok=True)
-        raise
+    cmd = _server_command(model_path, port=port, threads=threads, alias=alias, ctx=ctx)
+    process, log_path = _launch(cmd, dict(os.environ, OMP_NUM_THREADS=str(threads)))
     handle = ServerHandle(process=process, port=port, alias=alias, log_path=log_path)
     _track(handle)
     try:
@@ -320,6 +281,52 @@ def start_server(
         stop_server(handle)
         raise
     return handle
+
+
+def _check_servable(model_path: Path) -> None:
+    """Refuse early, with the fix, what would make the server die on start: the [server]
+    extra missing or no model file."""
+    for module in _SERVER_MODULES:
+        if importlib.util.find_spec(module) is None:
+            package = "llama-cpp-python" if module == "llama_cpp" else "llama-cpp-python[server]"
+            raise MissingDependencyError(package, "local")
+    if not model_path.is_file():
+        raise LocalModelError(
+            f"model file {model_path} does not exist; build it first with "
+            f"rolecall.llm.local.assemble(default_model_path())"
+        )
+
+
+def _server_command(
+    model_path: Path, *, port: int, threads: int, alias: str, ctx: int
+) -> list[str]:
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model_path),
+        "--model_alias", alias,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", str(ctx),
+        "--n_threads", str(threads),
+        # Defaults to every core otherwise, which would break the thread budget on prompts.
+        "--n_threads_batch", str(threads),
+    ]
+
+
+def _launch(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start the server with its output in a log file, not a pipe: nobody drains a pipe and
+    a full one blocks the server."""
+    log_fd, log_name = tempfile.mkstemp(prefix="rolecall-llama-server.", suffix=".log")
+    log_path = Path(log_name)
+    try:
+        with os.fdopen(log_fd, "wb") as log:
+            process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+    except BaseException:
+        log_path.unlink(missing_ok=True)
+        raise
+    return process, log_path
 
 
 def _wait_until_up(handle: ServerHandle, cmd: list[str], timeout: float) -> None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..explain import GroundedValue
 from ..filters import describe_filter
 from ..graph import KnowledgeGraph
 from ..query import AttributeFilter, RelationConstraint, RoleQuery
 
-__all__ = ["Grounding", "ground"]
+if TYPE_CHECKING:
+    from ..backends.interface import BackendReader
+
+__all__ = ["Grounding", "ground", "unresolved_notes", "vocabulary_checker"]
 
 #: A fuzzy link below this confidence is reported but not enforced.
 MIN_ENFORCE_CONFIDENCE = 0.8
@@ -127,3 +131,22 @@ def _link_type(value: str, kg: KnowledgeGraph, types: set[str]) -> GroundedValue
     ):
         return gv
     return GroundedValue(value=value, slot=slot, candidates=sorted(types)[:10])
+
+
+def vocabulary_checker(index: BackendReader) -> Callable[[str], bool]:
+    """Whether every analysed token of a value occurs in the index (a value the corpus
+    never uses is reported, never searched as if it meant something)."""
+
+    def in_vocab(value: str) -> bool:
+        toks = index.lexical.tokens(value)
+        return bool(toks) and all(index.lexical.doc_freq(t) > 0 for t in toks)
+
+    return in_vocab
+
+
+
+def unresolved_notes(g: Grounding) -> list[str]:
+    """The plan's notes on values that link to nothing (keywords aside: a keyword the
+    corpus lacks is simply not found)."""
+    return [f"unresolved {gv.slot} {gv.value!r}: reported, not enforced"
+            for gv in g.values if not gv.resolved and gv.slot != "keywords"]

@@ -2,7 +2,8 @@
 
 Any provider litellm knows works by model string (`"gpt-4o-mini"`,
 `"anthropic/claude-3-5-haiku-latest"`, `"openai/<alias>"` with `api_base` for an
-OpenAI-compatible server such as the local llama.cpp one).
+OpenAI-compatible server such as the local llama.cpp one), or give a ready `LLMClient`
+(`LLMRewriter(client)`) to share one client, its settings and its counts, with the judge.
 
 What it guarantees to the host application:
 
@@ -29,18 +30,21 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
 
 from ..errors import LLMError
-from ..llm.client import LLMCallError, LLMClient, Structured
+from ..llm.client import ClientSettings, LLMCallError, LLMClient, as_client, describe_failure
 from ..query import Provenance, RoleQuery
 from .base import Catalog, Message, Rewriter
 from .cache import RewriteCache, cache_key
 from .merge import merge_explicit
 from .prompts import LLMRewrite, build_messages, prompt_hash
 from .rules import RuleRewriter
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["LLMRewriter", "is_follow_up"]
 
@@ -69,35 +73,25 @@ class _ReplyError(ValueError):
 class LLMRewriter:
     """Rewrite with an LLM through litellm; see the module docstring for the guarantees.
 
-    `model` / `api_base` default to `ROLECALL_MODEL` / `ROLECALL_API_BASE`.  `cache=None`
-    uses the default on-disk cache, `cache=False` disables caching.
+    `model` is a model string — with `LLMClient`'s keywords (`api_base`, `timeout`, …;
+    `ClientSettings`) for the client made for it — or a ready `LLMClient`, which keeps its
+    own settings (giving both is a `ConfigurationError`).  The model and `api_base` default
+    to `ROLECALL_MODEL` / `ROLECALL_API_BASE`.  `cache=None` uses the default on-disk
+    cache, `cache=False` disables caching.
     """
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | LLMClient | None = None,
         *,
-        api_base: str | None = None,
-        api_key: str | None = None,
-        temperature: float = 0.0,
-        seed: int | None = 0,
-        max_tokens: int = 400,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        max_retry_seconds: float = 30.0,
         strict: bool = False,
         fallback: Rewriter | None = None,
         cache: RewriteCache | None | Literal[False] = None,
-        structured: Structured = "auto",
         cues: RuleRewriter | None | Literal[False] = None,
-        extra_params: dict[str, Any] | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> None:
-        self.client = LLMClient(
-            model, api_base=api_base, api_key=api_key, temperature=temperature, seed=seed,
-            max_tokens=max_tokens, timeout=timeout, max_retries=max_retries,
-            max_retry_seconds=max_retry_seconds, structured=structured,
-            extra_params=extra_params,
-        )
+        #: the client every request goes through (shared when one was given)
+        self.client: LLMClient = as_client(model, settings, owner="LLMRewriter")
         self.model = self.client.model
         self.api_base = self.client.api_base
         self.strict = strict
@@ -113,7 +107,8 @@ class LLMRewriter:
 
     @property
     def calls(self) -> int:
-        """Requests sent to the provider by this instance (retries and repairs included)."""
+        """Requests sent through this rewriter's client (retries and repairs included; with
+        a shared client, the other pieces' requests too)."""
         return self.client.calls
 
     # -- public -----------------------------------------------------------------------------------
@@ -187,13 +182,13 @@ class LLMRewriter:
         try:
             return self.client.complete(messages, schema=_SCHEMA, schema_name="RoleQuery")
         except LLMCallError as exc:
-            raise _Failure(str(exc)) from exc
+            raise _Failure.of_call(exc) from exc
 
     async def _acall(self, messages: list[dict[str, str]]) -> str:
         try:
             return await self.client.acomplete(messages, schema=_SCHEMA, schema_name="RoleQuery")
         except LLMCallError as exc:
-            raise _Failure(str(exc)) from exc
+            raise _Failure.of_call(exc) from exc
 
     def _finish(self, text: str, job: _Job, parsed: LLMRewrite) -> RoleQuery:
         unresolved: list[str] = []
@@ -242,7 +237,11 @@ class LLMRewriter:
 
     def _fall_back(self, text: str, job: _Job, failure: _Failure) -> RoleQuery:
         if self.strict:
-            raise LLMError(f"LLM rewrite with {self.model} failed: {failure}") from failure
+            # Chained to the LLMCallError itself when there is one: its typed fields (status,
+            # transient, attempts) are then one `__cause__` away.
+            raise LLMError(f"LLM rewrite with {self.model} failed: {failure}") from (
+                failure.call or failure
+            )
         rq = self.fallback.rewrite(text, history=job.history, catalog=job.catalog)
         rq.provenance.degraded.append(
             f"LLM rewrite with {self.model} failed ({failure}); {self.fallback.name} rewriter used"
@@ -266,7 +265,16 @@ class _NotAnObject(ValueError):
 
 
 class _Failure(Exception):
-    """The LLM could not produce a rewrite; carries the reason for the plan."""
+    """The LLM could not produce a rewrite; carries the reason for the plan, and the failed
+    call when it was the request (not the reply) that failed."""
+
+    def __init__(self, reason: str, call: LLMCallError | None = None) -> None:
+        super().__init__(reason)
+        self.call = call
+
+    @classmethod
+    def of_call(cls, exc: LLMCallError) -> _Failure:
+        return cls(describe_failure(exc), exc)
 
 
 def _parse(content: str) -> LLMRewrite:

@@ -164,6 +164,17 @@ class RuleRewriter:
     object_window: int = 4  # words after a relation cue in which its object must appear
     name: str = "rules"
 
+    @property
+    def client(self) -> None:
+        """No LLM: the rules call none (the `Rewriter` protocol's member)."""
+        return None
+
+    async def arewrite(
+        self, text: str, *, history: Sequence[Message] = (), catalog: Catalog | None = None
+    ) -> RoleQuery:
+        """`rewrite`, run in place: it is CPU-only and takes about a millisecond."""
+        return self.rewrite(text, history=history, catalog=catalog)
+
     def rewrite(
         self, text: str, *, history: Sequence[Message] = (), catalog: Catalog | None = None
     ) -> RoleQuery:

@@ -1,0 +1,47 @@
+"""The penalty and suppression policy: what the evidence and the verdict do to a rank.
+
+One place decides it, for the search and for `explain_document` alike:
+
+* an exclusion's evidence strength `s` demotes a candidate by `exclusion_penalty × s`
+  (soft mode); in hard mode a candidate is suppressed when `s ≥ exclusion_threshold` or it
+  contains an excluded phrase verbatim;
+* in soft constraint mode a candidate the graph does not allow, or blocks, is demoted by
+  `role_penalty` (combined multiplicatively with an exclusion penalty); in hard mode the
+  legs never returned it.
+
+Penalties multiply the bounded fused score; suppressed candidates stay in the list, flagged,
+so that explanations can say what happened to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..settings import SearchSettings
+from .evidence import ExclusionEvidence
+from .state import Restriction
+
+__all__ = ["decide"]
+
+
+def decide(
+    candidates: Sequence[int],
+    evidence: ExclusionEvidence,
+    restriction: Restriction | None,
+    settings: SearchSettings,
+) -> tuple[dict[int, float], set[int]]:
+    """(penalty per candidate in 0..1, suppressed candidates)."""
+    penalties: dict[int, float] = {}
+    suppressed: set[int] = set()
+    hard_exclusions = settings.exclusion_mode == "hard"
+    for d, s in evidence.strength.items():
+        if hard_exclusions and (s >= settings.exclusion_threshold or d in evidence.contains):
+            suppressed.add(d)
+        else:
+            penalties[d] = settings.exclusion_penalty * s
+    if settings.constraint_mode == "soft" and restriction is not None:
+        allowed, blocked = restriction.allowed, restriction.blocked
+        for d in candidates:
+            if (allowed is not None and d not in allowed) or d in blocked:
+                penalties[d] = 1 - (1 - penalties.get(d, 0.0)) * (1 - settings.role_penalty)
+    return penalties, suppressed

@@ -1,0 +1,242 @@
+"""The stage protocol, the default stages of a search, and the runner that times them.
+
+A search is a straight line of stages over one `SearchState`:
+
+    ground → restrict → encode → lexical → dense → fuse → exclusions → policy
+
+then `rolecall.pipeline.hits` turns the state into explained hits.  A stage is anything
+with a `name`, the name of the stage it runs `after`, and `run(state) -> Outcome`; extra
+stages (a reranker, an aboutness scorer) are given to `Retriever(stages=[...])` and slot in
+after the stage they name, without editing the retriever.  The runner records each stage's
+time and what it says it changed in the plan (`Plan.stages`), and tags any `RolecallError`
+passing through with the stage it came from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..errors import ConfigurationError, EmbeddingError, RolecallError
+from ..explain import Degradation, StageRecord
+from .encode import encode
+from .evidence import exclusion_evidence
+from .fusion import apply_penalties, weighted_rrf
+from .grounding import ground, unresolved_notes, vocabulary_checker
+from .legs import lexical_text, must_not_phrases
+from .policy import decide
+from .restrict import restrict
+from .state import Outcome, SearchState, Stage
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "DenseStage",
+    "EncodeStage",
+    "ExclusionStage",
+    "FuseStage",
+    "GroundStage",
+    "LexicalStage",
+    "Outcome",
+    "PolicyStage",
+    "RestrictStage",
+    "Stage",
+    "compose",
+    "run_stages",
+]
+
+
+class GroundStage:
+    """Link every value of the query to the graph and the index vocabulary."""
+
+    name = "ground"
+    after = ""
+
+    def run(self, state: SearchState) -> Outcome:
+        rq, index = state.query, state.index
+        g = ground(
+            rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else (),
+            in_vocabulary=vocabulary_checker(index),
+        )
+        notes = unresolved_notes(g)
+        linked = sum(1 for gv in g.values if gv.resolved)
+        return Outcome(replace(state, grounding=g, notes=(*state.notes, *notes)),
+                       f"{linked} of {len(g.values)} values linked")
+
+
+class RestrictStage:
+    """The graph verdict and the attribute filters (`pipeline.restrict`)."""
+
+    name = "restrict"
+    after = "ground"
+
+    def run(self, state: SearchState) -> Outcome:
+        r = restrict(state.index, state.grounding, state.settings)
+        notes = [f"graph: {', '.join(r.constraints)}"] if r.constraints else []
+        detail = "unrestricted" if r.allowed is None else f"{len(r.allowed)} allowed"
+        return Outcome(replace(state, restriction=r, notes=(*state.notes, *notes)),
+                       f"{detail}, {len(r.blocked)} blocked")
+
+
+class EncodeStage:
+    """The query's embeddings, once, when the dense leg runs.  A model that cannot load or
+    run degrades the search to its other legs (`EmbeddingError`); any other exception is a
+    bug and propagates."""
+
+    name = "encode"
+    after = "restrict"
+
+    def run(self, state: SearchState) -> Outcome:
+        if "dense" not in state.settings.legs:
+            return Outcome(state, "dense leg off")
+        try:
+            vectors = encode(state.index, state.query, state.weights)
+        except EmbeddingError as exc:
+            down = Degradation(stage="dense", reason=f"{type(exc).__name__}: {exc}")
+            return Outcome(replace(state, degraded=(*state.degraded, down)), "model failed")
+        rows = 1 + (0 if vectors.exclusions is None else len(vectors.exclusions))
+        rows += vectors.original is not None
+        return Outcome(replace(state, vectors=vectors), f"{rows} texts embedded")
+
+
+class LexicalStage:
+    """BM25 over the query's keywords and the names of required relation objects."""
+
+    name = "lexical"
+    after = "encode"
+
+    def run(self, state: SearchState) -> Outcome:
+        s, r = state.settings, state.restriction
+        if "lexical" not in s.legs:
+            return Outcome(state, "lexical leg off")
+        ranking = state.index.lexical.search(
+            lexical_text(state.query, state.grounding, state.index.kg), s.depth,
+            allowed=r.leg_allowed if r else None, blocked=r.leg_blocked if r else set(),
+            must_not_phrases=must_not_phrases(state.query, s),
+        )
+        return Outcome(replace(state, rankings={**state.rankings, "lexical": ranking}),
+                       f"{len(ranking)} documents")
+
+
+class DenseStage:
+    """Nearest neighbours of the query vector (skipped when encoding was off or failed)."""
+
+    name = "dense"
+    after = "lexical"
+
+    def run(self, state: SearchState) -> Outcome:
+        s, r, v = state.settings, state.restriction, state.vectors
+        if "dense" not in s.legs:
+            return Outcome(state, "dense leg off")
+        if v is None:
+            return Outcome(state, "no query vector (the model failed)")
+        ranking = state.index.dense.search(
+            v.query, s.depth, allowed=r.leg_allowed if r else None,
+            blocked=r.leg_blocked if r else set(),
+        )
+        return Outcome(replace(state, rankings={**state.rankings, "dense": ranking}),
+                       f"{len(ranking)} documents")
+
+
+class FuseStage:
+    """Weighted reciprocal-rank fusion of the legs that ran (`rolecall.pipeline.fusion`)."""
+
+    name = "fuse"
+    after = "dense"
+
+    def run(self, state: SearchState) -> Outcome:
+        s = state.settings
+        weights = {leg: float(s.weights.get(leg, 1.0)) for leg in state.rankings}
+        fused = weighted_rrf(state.rankings, weights, rrf_k=s.rrf_k)
+        return Outcome(replace(state, fused=fused),
+                       f"{len(fused)} candidates from {', '.join(state.rankings) or 'no leg'}")
+
+
+class ExclusionStage:
+    """How strongly each candidate is about an excluded thing (`pipeline.evidence`)."""
+
+    name = "exclusions"
+    after = "fuse"
+
+    def run(self, state: SearchState) -> Outcome:
+        rq, index, v = state.query, state.index, state.vectors
+        if not rq.exclusions:
+            return Outcome(state, "no exclusion")
+        ev = exclusion_evidence(
+            rq.exclusions, state.candidates, lexical=index.lexical,
+            dense=index.dense if v is not None else None,
+            query_vec=v.query if v is not None else None,
+            original_vec=v.original if v is not None else None,
+            exclusion_vecs=v.exclusions if v is not None else None,
+            entity_ids=state.grounding.exclusion_entities, links=index.links,
+            weights=state.weights,
+        )
+        return Outcome(replace(state, evidence=ev),
+                       f"evidence against {len(ev.strength)} of {len(state.candidates)}")
+
+
+class PolicyStage:
+    """Penalise and suppress by the one policy (`pipeline.policy`), then re-order."""
+
+    name = "policy"
+    after = "exclusions"
+
+    def run(self, state: SearchState) -> Outcome:
+        penalties, suppressed = decide(
+            state.candidates, state.evidence, state.restriction, state.settings
+        )
+        fused = apply_penalties(list(state.fused), penalties, suppressed)
+        demoted = sum(1 for p in penalties.values() if p > 0)
+        return Outcome(
+            replace(state, fused=fused, penalties=penalties, suppressed=frozenset(suppressed)),
+            f"{demoted} demoted, {len(suppressed)} suppressed",
+        )
+
+
+DEFAULT_STAGES: tuple[Stage, ...] = (
+    GroundStage(), RestrictStage(), EncodeStage(), LexicalStage(), DenseStage(), FuseStage(),
+    ExclusionStage(), PolicyStage(),
+)
+
+
+def compose(extra: Sequence[Stage], base: Sequence[Stage] = DEFAULT_STAGES) -> list[Stage]:
+    """`base` with each extra stage inserted after the stage its `after` names (in the
+    order given when several follow the same one)."""
+    out = list(base)
+    for stage in extra:
+        if not isinstance(stage, Stage):
+            raise ConfigurationError(
+                f"{stage!r} is not a search stage: it needs `name`, `after` and "
+                "`run(state) -> Outcome`"
+            )
+        names = [s.name for s in out]
+        if stage.after not in names:
+            raise ConfigurationError(
+                f"stage {stage.name!r} runs after {stage.after!r}, which is not a stage; "
+                f"stages: {names}"
+            )
+        at = names.index(stage.after) + 1
+        while at < len(out) and out[at].after == stage.after and out[at] not in base:
+            at += 1
+        out.insert(at, stage)
+    return out
+
+
+def run_stages(
+    state: SearchState, stages: Sequence[Stage], timings: dict[str, float]
+) -> tuple[SearchState, list[StageRecord]]:
+    """Run `stages` in order; each one's time goes into `timings` under its name."""
+    records: list[StageRecord] = []
+    for stage in stages:
+        t = time.perf_counter()
+        try:
+            outcome = stage.run(state)
+        except RolecallError as exc:
+            if exc.stage is None:
+                exc.stage = stage.name
+            raise
+        ms = round((time.perf_counter() - t) * 1000, 3)
+        timings[stage.name] = ms
+        records.append(StageRecord(name=stage.name, ms=ms, detail=outcome.detail))
+        state = outcome.state
+    return state, records
