@@ -45,11 +45,12 @@ record: install-local
 demo: install
 	$(VENV)/bin/rolecall demo
 
-test: install
+# The test command: lint (ruff; mypy strict over everything the project ships), then pytest.
+test: lint
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check sdk tests examples benchmarks
+	$(VENV)/bin/ruff check sdk adapters tests examples benchmarks
 	$(VENV)/bin/mypy
 
 # The side-by-side quality table on NegConstraint-dev (BENCHMARKS.md's first section).

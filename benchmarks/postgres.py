@@ -19,6 +19,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from latency import QUERIES, SYMPTOMS, make_docs, make_kg, pct  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from rolecall import Index, Retriever, RoleQuery  # noqa: E402
+from rolecall import Index, Retriever, RoleQuery, SearchResult  # noqa: E402
 from rolecall.backends.embedded.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
 from rolecall_postgres import EmbeddedPostgres, PostgresIndex  # noqa: E402
 
@@ -90,7 +91,7 @@ def main() -> int:
         backends = {"embedded": Retriever(index), "postgres": Retriever(pg)}
         for r in backends.values():
             r.search("warm up: a drug that treats headache")
-        systems = {
+        systems: dict[str, Callable[[Retriever, str], SearchResult]] = {
             "BM25": lambda r, q: r.search(RoleQuery.plain(q), legs=("lexical",)),
             "dense": lambda r, q: r.search(RoleQuery.plain(q), legs=("dense",)),
             "rolecall (rules)": lambda r, q: r.search(q),

@@ -38,7 +38,7 @@ def build_prompt(question: str, result: SearchResult) -> list[dict[str, str]]:
 def answer(messages: list[dict[str, str]]) -> str | None:
     """The answer from the configured or local model, or None when there is none."""
     rewriter, _ = rewriter_from_env()
-    client = getattr(rewriter, "client", None)  # an LLMRewriter's LLMClient
+    client = rewriter.client  # an LLMRewriter's LLMClient; None for the rules
     if client is None:
         return None
     try:

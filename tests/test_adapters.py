@@ -21,6 +21,7 @@ from langchain_core.runnables import RunnableLambda, RunnablePassthrough  # noqa
 from llama_index.core.llms import MockLLM  # noqa: E402
 from llama_index.core.query_engine import RetrieverQueryEngine  # noqa: E402
 from llama_index.core.response_synthesizers.no_text import NoText  # noqa: E402
+from llama_index.core.schema import MetadataMode  # noqa: E402
 from rolecall_langchain import RolecallRetriever as LCRetriever  # noqa: E402
 from rolecall_llamaindex import RolecallRetriever as LIRetriever  # noqa: E402
 
@@ -75,7 +76,7 @@ def test_llamaindex_retriever_and_query_engine(demo: Retriever) -> None:
     assert [n.score for n in nodes] == [h.score for h in direct.hits]
     assert "explanation" in nodes[0].node.metadata
     # Kept out of what an LLM reads.
-    assert "explanation" not in nodes[0].node.get_content(metadata_mode="llm")
+    assert "explanation" not in nodes[0].node.get_content(metadata_mode=MetadataMode.LLM)
     # NO_TEXT synthesis makes no LLM call; MockLLM only stops LlamaIndex from resolving its
     # default (OpenAI) model at construction.
     engine = RetrieverQueryEngine(retriever=retriever, response_synthesizer=NoText(llm=MockLLM()))

@@ -239,10 +239,10 @@ def _run_on_read_only(root: Path, script: Path) -> subprocess.CompletedProcess[s
         for p in [root, *root.rglob("*")]:
             os.chmod(p, 0o555 if p.is_dir() else 0o444)
         cmd = [sys.executable, str(script), str(root)]
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180)
-    if os.geteuid() == 0 and p.returncode != 0 and "unshare" in p.stderr:
-        pytest.skip(f"no mount namespace here: {p.stderr.strip()[:200]}")
-    return p
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180)
+    if os.geteuid() == 0 and done.returncode != 0 and "unshare" in done.stderr:
+        pytest.skip(f"no mount namespace here: {done.stderr.strip()[:200]}")
+    return done
 
 
 def test_a_read_only_index_is_searched_and_a_write_says_read_only(

@@ -6,11 +6,11 @@ import pytest
 from rolecall import (
     CorpusError,
     Document,
+    DuplicateDocumentError,
     Index,
     IndexCorruptError,
     IndexNotFoundError,
     IndexVersionError,
-    InvalidQueryError,
     KnowledgeGraph,
     Retriever,
 )
@@ -101,8 +101,9 @@ def test_add_documents_and_old_readers_keep_their_generation(
     newer = new.add([Document(id="i", text="another")], progress=False)
     gens = sorted(p.name for p in root.glob("gen-*"))
     assert gens == [new.directory.name, newer.directory.name]
-    with pytest.raises(InvalidQueryError, match="already indexed"):
+    with pytest.raises(DuplicateDocumentError, match="already indexed") as info:
         newer.add([Document(id="a", text="dup")], progress=False)
+    assert info.value.ids == ["a"]
 
 
 def test_bad_corpus_writes_nothing(tiny_index_path: Path, tmp_path: Path) -> None:
@@ -186,6 +187,7 @@ def test_dense_products_leave_the_host_blas_settings_alone(tiny: Retriever) -> N
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
     index = tiny.index
+    assert isinstance(index, Index)  # the embedded dense leg's exact search
     before = blas_threads()
     q = index.embedder.encode(["a drug"])[0]
     with ThreadPoolExecutor(4) as pool:

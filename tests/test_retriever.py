@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from rolecall import (
     AttributeFilter,
@@ -80,7 +82,7 @@ def test_min_score_threshold(tiny: Retriever) -> None:
     ("ok", {"k": 10**9}), ("ok", {"legs": ("sparse",)}), ("ok", {"exclusion_mode": "maybe"}),
     ("ok", {"nonsense": 1}), ("ok", {"weights": {"dense": -1}}),
 ])
-def test_bad_input_raises_typed_errors(tiny: Retriever, query: str, kwargs: dict) -> None:
+def test_bad_input_raises_typed_errors(tiny: Retriever, query: str, kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidQueryError):
         tiny.search(query, **kwargs)
 

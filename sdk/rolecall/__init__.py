@@ -10,12 +10,15 @@ from .agent.budget import Budget
 from .agent.judge import LLMJudge
 from .agent.loop import Agent
 from .backends.embedded.index import Index
-from .backends.interface import Backend
+from .backends.interface import Backend, BackendReader, BackendWriter
 from .documents import Document, read_corpus
 from .embedding.sentence import Embedder, SentenceTransformerEmbedder
 from .errors import (
     BackendError,
+    ConfigurationError,
     CorpusError,
+    DuplicateDocumentError,
+    EmbeddingError,
     IndexCorruptError,
     IndexError_,
     IndexLocationError,
@@ -31,6 +34,8 @@ from .errors import (
     MissingDependencyError,
     RewriteError,
     RolecallError,
+    StorageError,
+    UsageError,
 )
 from .explain import (
     AgentStep,
@@ -44,10 +49,12 @@ from .explain import (
     Plan,
     SearchResult,
     Spend,
+    StageRecord,
 )
 from .graph import Entity, KnowledgeGraph, Relation
 from .llm.client import LLMClient
 from .pipeline.evidence import EvidenceWeights
+from .pipeline.state import Outcome, SearchState, Stage
 from .query import (
     SCHEMA_VERSION,
     AttributeFilter,
@@ -70,6 +77,17 @@ from .settings import SearchSettings
 __version__ = "0.1.0"
 
 __all__ = [
+    "Stage",
+    "SearchState",
+    "Outcome",
+    "StageRecord",
+    "BackendWriter",
+    "BackendReader",
+    "UsageError",
+    "StorageError",
+    "EmbeddingError",
+    "DuplicateDocumentError",
+    "ConfigurationError",
     "Backend",
     "BackendError",
     "SCHEMA_VERSION",

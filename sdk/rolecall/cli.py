@@ -182,9 +182,6 @@ def _index(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from . import eval as ev
-    from .backends.embedded.index import Index
-    from .errors import RolecallError
-    from .graph import KnowledgeGraph
     from .retriever import Retriever
 
     if args.list:
@@ -196,19 +193,7 @@ def _eval(args: argparse.Namespace) -> int:
         if args.limit < 1:
             raise SystemExit("--limit must be a positive number of queries")
         ds.queries = ds.queries[: args.limit]
-    path = Path(args.index or Path(".rolecall") / "eval" / ds.name)
-    index = None
-    if not args.rebuild:
-        try:
-            index = Index.open(path)
-            if len(index) != len(ds.documents):
-                index = None
-        except RolecallError:
-            index = None
-    if index is None:
-        kg = KnowledgeGraph.load(args.kg) if args.kg else None
-        index = Index.build(path, ds.documents, kg=kg, progress=not args.no_progress)
-    retriever = Retriever(index)
+    retriever = Retriever(_eval_index(args, ds))
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if args.ablations:
         systems += [a for a in ev.ABLATIONS if a not in systems]
@@ -250,6 +235,24 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     _print_reports(reports, title)
     return 0
+
+
+def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
+    """The cached index of the data set when it holds its documents, else a new build."""
+    from .backends.embedded.index import Index
+    from .errors import RolecallError
+    from .graph import KnowledgeGraph
+
+    path = Path(args.index or Path(".rolecall") / "eval" / ds.name)
+    if not args.rebuild:
+        try:
+            index = Index.open(path)
+            if len(index) == len(ds.documents):
+                return index
+        except RolecallError:
+            pass
+    kg = KnowledgeGraph.load(args.kg) if args.kg else None
+    return Index.build(path, ds.documents, kg=kg, progress=not args.no_progress)
 
 
 def _committed(folder: Path, name: str) -> str | None:

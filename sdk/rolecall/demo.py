@@ -19,6 +19,7 @@ from rich.table import Table
 
 from .backends.embedded.index import Index
 from .documents import read_corpus
+from .explain import Hit, SearchResult
 from .graph import KnowledgeGraph
 from .query import RoleQuery
 from .retriever import Retriever
@@ -118,43 +119,8 @@ def run_demo(
             ids = res.ids
             tally[f"{name}_top1"] += bool(ids) and ids[0] in q.wanted
             tally[f"{name}_wrong"] += sum(d in q.unwanted for d in ids)
-
-        console.rule(f"[bold]{q.query}")
-        console.print(f"[dim]{q.why}[/dim]")
-        console.print(f"rewritten: {_describe(result.plan.query)}")
-        for u in result.plan.unresolved:
-            if u.slot == "keywords":
-                continue
-            console.print(f"[yellow]unresolved[/yellow] {u.slot}: {u.value!r}")
-        table = Table(show_header=True, header_style="bold", expand=True)
-        table.add_column("#", width=2)
-        table.add_column("plain dense")
-        table.add_column("plain BM25")
-        table.add_column("rolecall")
-        for i in range(k):
-            cells = []
-            for res in (dense, bm25, result):
-                if i < len(res.hits):
-                    h = res.hits[i]
-                    cells.append(f"{_mark(h.id, q)} {h.title or h.id}")
-                else:
-                    cells.append("")
-            table.add_row(str(i + 1), *cells)
-        console.print(table)
-        shown = set(result.ids)
-        dropped = [h for h in dense.hits + bm25.hits if h.id not in shown]
-        seen: set[str] = set()
-        for h in dropped:
-            if h.id in seen:
-                continue
-            seen.add(h.id)
-            failed = [c for c in r.explain_document(result.plan.query, h.id) if not c.satisfied]
-            if failed:
-                why = "; ".join(f"{c.constraint} ({c.evidence})" for c in failed)
-                console.print(f"  [red]suppressed[/red] {h.title or h.id}: {why}")
-        for h in result.hits[:2]:
-            console.print(f"  [green]kept[/green] {h.title or h.id}: {h.explanation.summary()}")
-        console.print()
+        _print_query(console, q, (dense, bm25, result), k)
+        _print_why(console, r, result, dense.hits + bm25.hits)
     n = tally["queries"]
     console.rule("[bold]summary")
     console.print(
@@ -164,3 +130,51 @@ def run_demo(
         f"plain dense {tally['dense_wrong']}, plain BM25 {tally['bm25_wrong']}"
     )
     return tally
+
+
+def _print_query(
+    console: Console, q: DemoQuery, results: tuple[SearchResult, SearchResult, SearchResult],
+    k: int,
+) -> None:
+    """The query, its rewrite, and the three rankings side by side."""
+    result = results[-1]
+    console.rule(f"[bold]{q.query}")
+    console.print(f"[dim]{q.why}[/dim]")
+    console.print(f"rewritten: {_describe(result.plan.query)}")
+    for u in result.plan.unresolved:
+        if u.slot == "keywords":
+            continue
+        console.print(f"[yellow]unresolved[/yellow] {u.slot}: {u.value!r}")
+    table = Table(show_header=True, header_style="bold", expand=True)
+    table.add_column("#", width=2)
+    table.add_column("plain dense")
+    table.add_column("plain BM25")
+    table.add_column("rolecall")
+    for i in range(k):
+        cells = []
+        for res in results:
+            if i < len(res.hits):
+                h = res.hits[i]
+                cells.append(f"{_mark(h.id, q)} {h.title or h.id}")
+            else:
+                cells.append("")
+        table.add_row(str(i + 1), *cells)
+    console.print(table)
+
+
+def _print_why(console: Console, r: Retriever, result: SearchResult, plain: list[Hit]) -> None:
+    """Why each document the plain searches returned is not among rolecall's, and why the
+    first two of rolecall's are."""
+    shown = set(result.ids)
+    seen: set[str] = set()
+    for h in plain:
+        if h.id in shown or h.id in seen:
+            continue
+        seen.add(h.id)
+        failed = [c for c in r.explain_document(result.plan.query, h.id) if not c.satisfied]
+        if failed:
+            why = "; ".join(f"{c.constraint} ({c.evidence})" for c in failed)
+            console.print(f"  [red]suppressed[/red] {h.title or h.id}: {why}")
+    for h in result.hits[:2]:
+        console.print(f"  [green]kept[/green] {h.title or h.id}: {h.explanation.summary()}")
+    console.print()

@@ -241,6 +241,34 @@ def record_rewrite(path: str | Path, query_id: str, model: str, rq: Any) -> None
                              "rolequery": rq.model_dump(mode="json")}, ensure_ascii=False) + "\n")
 
 
+#: The settings each plain and rule system searches with (the rest have their own path).
+_PLAIN_SETTINGS: dict[str, dict[str, Any]] = {
+    "bm25": {"legs": ("lexical",)},
+    "dense": {"legs": ("dense",)},
+    "hybrid": {},
+}
+_RULE_SETTINGS: dict[str, dict[str, Any]] = {
+    "rules": {},
+    "rules-hard": {"exclusion_mode": "hard"},
+    "rules-no-penalty": {"exclusion_penalty": 0.0},
+    "rules-lexical-excl": {"exclusion_mode": "hard", "exclusion_threshold": 1.0},
+    "rules-no-graph": {"constraint_mode": "soft"},
+}
+
+
+@dataclass
+class _Harness:
+    """What every system's searches share: the retriever, recorded rewrites, the model."""
+
+    retriever: Any
+    rewrites: dict[str, Any]
+    llm: Any
+    judge: Any
+    record_to: str | Path | None
+    k: int
+    cues: Any
+
+
 def run_systems(
     retriever: Any,
     dataset: BeirDataset,
@@ -257,97 +285,95 @@ def run_systems(
     import time
 
     from ._progress import progress_bar
-    from .query import RoleQuery
-    from .rewrite.merge import merge_explicit
     from .rewrite.rules import RuleRewriter
 
-    cues = RuleRewriter()
-    rewrites = dict(rewrites or {})
+    h = _Harness(retriever, dict(rewrites or {}), llm, judge, record_to, k, RuleRewriter())
     runs: list[SystemRun] = []
     for name in systems:
         if name not in SYSTEMS and name not in ABLATIONS:
             raise ValueError(f"unknown system {name!r}; choose from {sorted(SYSTEMS | ABLATIONS)}")
-        run = SystemRun(name)
-        missing = sum(q.id not in rewrites for q in dataset.queries)
-        if name in ("llm", "agent-llm") and llm is None and missing:
-            run.note = (f"skipped: {missing} queries have no recorded rewrite and no model is "
-                        "configured (set ROLECALL_MODEL or start `make llm`)")
-            runs.append(run)
+        run = SystemRun(name, note=_skip_reason(name, dataset, h))
+        runs.append(run)
+        if run.note:
             continue
-        if name in ("agent-llm", "agent-judge2") and judge is None:
-            run.note = ("skipped: no judge — give --judgements, set ROLECALL_MODEL or start "
-                        "`make llm`")
-            runs.append(run)
-            continue
-        agent = None
-        if name.startswith("agent"):
-            from .agent.loop import Agent
-
-            used = None
-            if name == "agent-llm":
-                used = judge
-            elif name == "agent-judge2":
-                import copy
-
-                used = copy.copy(judge)  # same client and cache, asked in both orders
-                used.orders = 2
-            agent = Agent(retriever, judge=used)
+        agent = _agent_for(name, h)
         with progress_bar(name, total=len(dataset.queries), enabled=progress) as advance:
             for q in dataset.queries:
                 t = time.perf_counter()
-                plain = RoleQuery.plain(q.text)
-                if name == "bm25":
-                    res = retriever.search(plain, k=k, legs=("lexical",))
-                elif name == "dense":
-                    res = retriever.search(plain, k=k, legs=("dense",))
-                elif name == "hybrid":
-                    res = retriever.search(plain, k=k)
-                elif name in ("llm", "agent-llm"):
-                    # Calls are counted as the system makes them, replayed or not: one
-                    # rewrite (plus repairs when live), one judgement when the agent judged.
-                    rq = rewrites.get(q.id)
-                    if rq is not None:
-                        # The rewriter's post-processing is re-applied to recorded readings,
-                        # as the rewrite cache does on hits (it is idempotent).
-                        rq = merge_explicit(rq, q.text, [], retriever.catalog, cues)
-                    if rq is None:
-                        calls = llm.calls
-                        rq = llm.rewrite(q.text, catalog=retriever.catalog)
-                        run.llm_calls += llm.calls - calls
-                        if record_to is not None and not rq.provenance.degraded:
-                            record_rewrite(record_to, q.id, llm.model, rq)
-                    else:
-                        run.llm_calls += 1
-                    if agent is not None:
-                        res = agent.search(rq, k=k)
-                        run.llm_calls += sum(
-                            max(1, s.llm_calls) for s in res.plan.steps if s.kind == "judge"
-                        )
-                    else:
-                        res = retriever.search(rq, k=k)
-                elif agent is not None:
-                    res = agent.search(q.text, k=k)
-                    run.llm_calls += sum(
-                        max(agent.judge.orders if agent.judge else 1, s.llm_calls)
-                        for s in res.plan.steps if s.kind == "judge"
-                    )
-                else:
-                    rq = retriever.rewrite(q.text)
-                    per_system: dict[str, dict[str, Any]] = {
-                        "rules": {},
-                        "rules-hard": {"exclusion_mode": "hard"},
-                        "rules-no-penalty": {"exclusion_penalty": 0.0},
-                        "rules-lexical-excl": {"exclusion_mode": "hard",
-                                               "exclusion_threshold": 1.0},
-                        "rules-no-graph": {"constraint_mode": "soft"},
-                    }
-                    res = retriever.search(rq, k=k, **per_system[name])
+                res = _search_one(name, q, h, agent, run)
                 run.latency_ms.append((time.perf_counter() - t) * 1000)
                 run.degraded += bool(res.degraded)
-                run.rankings[q.id] = [(h.id, h.score) for h in res.hits]
+                run.rankings[q.id] = [(hit.id, hit.score) for hit in res.hits]
                 advance(1)
-        runs.append(run)
     return runs
+
+
+def _skip_reason(name: str, dataset: BeirDataset, h: _Harness) -> str:
+    missing = sum(q.id not in h.rewrites for q in dataset.queries)
+    if name in ("llm", "agent-llm") and h.llm is None and missing:
+        return (f"skipped: {missing} queries have no recorded rewrite and no model is "
+                "configured (set ROLECALL_MODEL or start `make llm`)")
+    if name in ("agent-llm", "agent-judge2") and h.judge is None:
+        return "skipped: no judge — give --judgements, set ROLECALL_MODEL or start `make llm`"
+    return ""
+
+
+def _agent_for(name: str, h: _Harness) -> Any:
+    if not name.startswith("agent"):
+        return None
+    import copy
+
+    from .agent.loop import Agent
+
+    used = None
+    if name == "agent-llm":
+        used = h.judge
+    elif name == "agent-judge2":
+        used = copy.copy(h.judge)  # same client and cache, asked in both orders
+        used.orders = 2
+    return Agent(h.retriever, judge=used)
+
+
+def _search_one(name: str, q: EvalQuery, h: _Harness, agent: Any, run: SystemRun) -> Any:
+    from .query import RoleQuery
+
+    if name in _PLAIN_SETTINGS:
+        return h.retriever.search(RoleQuery.plain(q.text), k=h.k, **_PLAIN_SETTINGS[name])
+    if name in ("llm", "agent-llm"):
+        rq = _llm_rewrite(q, h, run)
+        if agent is None:
+            return h.retriever.search(rq, k=h.k)
+        res = agent.search(rq, k=h.k)
+        run.llm_calls += sum(max(1, s.llm_calls) for s in res.plan.steps if s.kind == "judge")
+        return res
+    if agent is not None:
+        res = agent.search(q.text, k=h.k)
+        run.llm_calls += sum(
+            max(agent.judge.orders if agent.judge else 1, s.llm_calls)
+            for s in res.plan.steps if s.kind == "judge"
+        )
+        return res
+    return h.retriever.search(h.retriever.rewrite(q.text), k=h.k, **_RULE_SETTINGS[name])
+
+
+def _llm_rewrite(q: EvalQuery, h: _Harness, run: SystemRun) -> Any:
+    """The recorded rewrite of the query, else the model's (recorded when asked).  Calls
+    are counted as the system makes them, replayed or not: one rewrite (plus repairs when
+    live)."""
+    from .rewrite.merge import merge_explicit
+
+    rq = h.rewrites.get(q.id)
+    if rq is not None:
+        run.llm_calls += 1
+        # The rewriter's post-processing is re-applied to recorded readings, as the rewrite
+        # cache does on hits (it is idempotent).
+        return merge_explicit(rq, q.text, [], h.retriever.catalog, h.cues)
+    calls = h.llm.calls
+    rq = h.llm.rewrite(q.text, catalog=h.retriever.catalog)
+    run.llm_calls += h.llm.calls - calls
+    if h.record_to is not None and not rq.provenance.degraded:
+        record_rewrite(h.record_to, q.id, h.llm.model, rq)
+    return rq
 
 
 @dataclass

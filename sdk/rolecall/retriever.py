@@ -27,7 +27,7 @@ from .explain import ConstraintCheck, Degradation, SearchResult
 from .graph import KnowledgeGraph
 from .pipeline.evidence import EvidenceWeights
 from .pipeline.hits import document_checks, hits, plan
-from .pipeline.stages import DEFAULT_STAGES, compose, run_stages
+from .pipeline.stages import DEFAULT_STAGES, RANKING_STAGES, compose, run_stages
 from .pipeline.state import SearchState, Stage
 from .query import RoleQuery
 from .rewrite.base import Catalog, Message, Rewriter
@@ -69,7 +69,7 @@ class Retriever:
         **overrides: Any,
     ) -> None:
         self.index: BackendReader = index
-        self.rewriter: Rewriter = rewriter or RuleRewriter()
+        self.rewriter: Rewriter = _checked_rewriter(rewriter or RuleRewriter())
         base = settings or SearchSettings()
         base.validate()
         self.settings = base.override(**overrides) if overrides else base
@@ -144,14 +144,11 @@ class Retriever:
     async def arewrite(
         self, text: str, *, history: Sequence[Message | dict[str, str]] = ()
     ) -> RoleQuery:
-        """`rewrite` for async callers: a rewriter's own `arewrite` is awaited (an LLM call
-        does not block the loop); one without it runs in a worker thread."""
+        """`rewrite` for async callers: the rewriter's `arewrite` is awaited, so an LLM call
+        does not block the event loop."""
         _check_text(text)
         read, notes = read_query_text(text)
-        arewrite = getattr(self.rewriter, "arewrite", None)
-        if arewrite is None:
-            return await asyncio.to_thread(self.rewrite, text, history=history)
-        rq = await arewrite(read, history=_messages(history), catalog=self.catalog)
+        rq = await self.rewriter.arewrite(read, history=_messages(history), catalog=self.catalog)
         return with_notes(rq, notes)
 
     def search(
@@ -201,8 +198,8 @@ class Retriever:
     def explain_document(self, query: str | RoleQuery, doc_id: str) -> list[ConstraintCheck]:
         """Every constraint's verdict on one document — also one the search did not return
         ("why is X not in my results?").  The search's own stages compute it, asked about
-        this document only: grounding, encoding and the exclusion evidence (no leg runs),
-        and any added stage that declares `explains = True`."""
+        this document only (`SearchState.only`): every stage but the default ones that only
+        rank (`RANKING_STAGES`: no leg runs), so an added evidence stage is asked too."""
         rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
             _query_text(query)
         )
@@ -221,14 +218,8 @@ class Retriever:
         )
 
 
-#: The default stages whose values a document's checks read (legs, fusion and policy rank).
-_EXPLAIN_STAGES = frozenset({"ground", "encode", "exclusions"})
-
-
 def _explains(stage: Stage) -> bool:
-    if stage in DEFAULT_STAGES:
-        return stage.name in _EXPLAIN_STAGES
-    return bool(getattr(stage, "explains", False))
+    return not (stage in DEFAULT_STAGES and stage.name in RANKING_STAGES)
 
 
 def validated(rq: RoleQuery) -> RoleQuery:
@@ -271,6 +262,17 @@ def with_notes(rq: RoleQuery, notes: list[str]) -> RoleQuery:
         return rq
     provenance = rq.provenance.model_copy(update={"notes": [*rq.provenance.notes, *notes]})
     return rq.model_copy(update={"provenance": provenance})
+
+
+def _checked_rewriter(rewriter: object) -> Rewriter:
+    if isinstance(rewriter, Rewriter):
+        return rewriter
+    missing = [m for m in ("name", "client", "rewrite", "arewrite") if not hasattr(rewriter, m)]
+    raise ConfigurationError(
+        f"{type(rewriter).__name__} is not a Rewriter: it lacks {', '.join(missing)}. "
+        "Subclass rolecall.Rewriter, which supplies `client` (None) and `arewrite` (runs "
+        "`rewrite`) for a rewriter that calls no LLM"
+    )
 
 
 def _query_text(query: Any) -> str:

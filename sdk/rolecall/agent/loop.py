@@ -179,7 +179,7 @@ class Agent:
         text = _query_text(query)
         _check_text(text)
         rewriter = self.retriever.rewriter
-        if _client(rewriter) is None or run.tracker.allows_llm_call():
+        if rewriter.client is None or run.tracker.allows_llm_call():
             return text
         t = time.perf_counter()
         fallback = rewriter.fallback if isinstance(rewriter, LLMRewriter) else RuleRewriter()
@@ -193,14 +193,14 @@ class Agent:
 
     def _rewrite(self, text: str, run: _Run) -> RoleQuery:
         t = time.perf_counter()
-        with _metered(_client(self.retriever.rewriter)) as usage:
+        with _metered(self.retriever.rewriter.client) as usage:
             rq = self.retriever.rewrite(text, history=run.history)
         return self._rewrote(rq, usage, t, run)
 
     async def _arewrite(self, text: str, run: _Run) -> RoleQuery:
         """`Retriever.rewrite` with the rewriter's call awaited."""
         t = time.perf_counter()
-        with _metered(_client(self.retriever.rewriter)) as usage:
+        with _metered(self.retriever.rewriter.client) as usage:
             rq = await self.retriever.arewrite(text, history=run.history)
         return self._rewrote(rq, usage, t, run)
 
@@ -427,13 +427,6 @@ def _candidate(hit: Hit, passages: Sequence[Passage]) -> Candidate:
         if p.short not in parts:
             parts.append(p.short)
     return Candidate(id=hit.id, title=hit.title, window=" … ".join(parts))
-
-
-def _client(rewriter: object) -> LLMClient | None:
-    """The rewriter's LLM client; None for one that calls no LLM or does not say (a
-    rewriter of the user's own needs only `name` and `rewrite`)."""
-    client = getattr(rewriter, "client", None)
-    return client if isinstance(client, LLMClient) else None
 
 
 def _metered(client: LLMClient | None) -> AbstractContextManager[Usage]:

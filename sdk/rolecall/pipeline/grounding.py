@@ -44,60 +44,69 @@ def ground(
 ) -> Grounding:
     """Link the query's values; see the module docstring for the policy."""
     g = Grounding()
-    types = set(kg.types())
-    relation_names = set(kg.relation_names())
-
     if query.target_type:
-        gv = _link_type(query.target_type, kg, types)
+        gv = _link_type(query.target_type, kg, set(kg.types()))
         g.values.append(gv)
-        if gv.entity_id and gv.confidence >= MIN_ENFORCE_CONFIDENCE:
+        if _enforced(gv):
             g.target_type = gv.entity_id
+    _ground_relations(g, query.relations, kg)
+    _ground_filters(g, query.filters, set(metadata_fields))
+    _ground_exclusions(g, query, kg, in_vocabulary)
+    if in_vocabulary is not None:
+        g.values += [GroundedValue(value=kw, slot="keywords")
+                     for kw in query.keywords if not in_vocabulary(kw)]
+    return g
 
-    for i, rc in enumerate(query.relations):
-        if rc.relation not in relation_names:
-            g.values.append(
-                GroundedValue(
-                    value=rc.relation,
-                    slot=f"relations[{i}].relation",
-                    candidates=sorted(relation_names)[:10],
-                )
-            )
+
+def _enforced(gv: GroundedValue) -> bool:
+    return bool(gv.entity_id) and gv.confidence >= MIN_ENFORCE_CONFIDENCE
+
+
+def _ground_relations(
+    g: Grounding, relations: list[RelationConstraint], kg: KnowledgeGraph
+) -> None:
+    """A relation the graph does not have is reported with the ones it has; its object is
+    not linked (a constraint on a relation that does not exist cannot be enforced)."""
+    names = set(kg.relation_names())
+    for i, rc in enumerate(relations):
+        if rc.relation not in names:
+            g.values.append(GroundedValue(
+                value=rc.relation, slot=f"relations[{i}].relation",
+                candidates=sorted(names)[:10],
+            ))
             continue
         gv = _link_entity(rc.object, f"relations[{i}].object", kg)
         g.values.append(gv)
-        if gv.entity_id and gv.confidence >= MIN_ENFORCE_CONFIDENCE:
+        if _enforced(gv) and gv.entity_id:
             g.relations.append((rc, gv.entity_id))
 
-    fields = set(metadata_fields)
-    for i, flt in enumerate(query.filters):
+
+def _ground_filters(g: Grounding, filters: list[AttributeFilter], fields: set[str]) -> None:
+    """A filter on a field no document has is reported with the fields there are."""
+    for i, flt in enumerate(filters):
         ok = flt.field in fields
-        g.values.append(
-            GroundedValue(
-                value=describe_filter(flt),
-                slot=f"filters[{i}]",
-                method="vocabulary" if ok else "unresolved",
-                confidence=1.0 if ok else 0.0,
-                candidates=[] if ok else sorted(fields)[:10],
-            )
-        )
+        g.values.append(GroundedValue(
+            value=describe_filter(flt), slot=f"filters[{i}]",
+            method="vocabulary" if ok else "unresolved", confidence=1.0 if ok else 0.0,
+            candidates=[] if ok else sorted(fields)[:10],
+        ))
         if ok:
             g.filters.append(flt)
 
+
+def _ground_exclusions(
+    g: Grounding, query: RoleQuery, kg: KnowledgeGraph,
+    in_vocabulary: Callable[[str], bool] | None,
+) -> None:
+    """An exclusion links to an entity when it can; one the corpus uses verbatim is still
+    grounded (by vocabulary), since lexical evidence can act on it."""
     for i, ex in enumerate(query.exclusions):
         gv = _link_entity(ex.text, f"exclusions[{i}]", kg)
         if gv.entity_id is None and in_vocabulary is not None and in_vocabulary(ex.text):
-            gv = GroundedValue(
-                value=ex.text, slot=gv.slot, method="vocabulary", confidence=1.0
-            )
+            gv = GroundedValue(value=ex.text, slot=gv.slot, method="vocabulary", confidence=1.0)
         g.values.append(gv)
-        if gv.entity_id and gv.confidence >= MIN_ENFORCE_CONFIDENCE:
+        if _enforced(gv) and gv.entity_id:
             g.exclusion_entities[i] = gv.entity_id
-
-    if in_vocabulary is not None:
-        for kw in query.keywords:
-            if not in_vocabulary(kw):
-                g.values.append(GroundedValue(value=kw, slot="keywords"))
-    return g
 
 
 def _link_entity(value: str, slot: str, kg: KnowledgeGraph) -> GroundedValue:
@@ -142,7 +151,6 @@ def vocabulary_checker(index: BackendReader) -> Callable[[str], bool]:
         return bool(toks) and all(index.lexical.doc_freq(t) > 0 for t in toks)
 
     return in_vocab
-
 
 
 def unresolved_notes(g: Grounding) -> list[str]:

@@ -39,6 +39,7 @@ __all__ = [
     "LexicalStage",
     "Outcome",
     "PolicyStage",
+    "RANKING_STAGES",
     "RestrictStage",
     "Stage",
     "compose",
@@ -192,6 +193,10 @@ class PolicyStage:
             f"{demoted} demoted, {len(suppressed)} suppressed",
         )
 
+
+#: The default stages that only rank: `explain_document` (which asks about one document,
+#: whatever its rank) skips them and runs every other stage, added ones included.
+RANKING_STAGES = frozenset({"restrict", "lexical", "dense", "fuse", "policy"})
 
 DEFAULT_STAGES: tuple[Stage, ...] = (
     GroundStage(), RestrictStage(), EncodeStage(), LexicalStage(), DenseStage(), FuseStage(),

@@ -45,13 +45,14 @@ from ...documents import Document, coerce_documents
 from ...embedding.sentence import Embedder, checked_embedder, default_embedder
 from ...errors import (
     CorpusError,
+    DuplicateDocumentError,
     IndexCorruptError,
     IndexLocationError,
     IndexNotFoundError,
     IndexReadOnlyError,
     IndexVersionError,
     IndexWriteError,
-    InvalidQueryError,
+    UsageError,
 )
 from ...filters import matches_all
 from ...graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
@@ -346,7 +347,7 @@ class Index:
     def _fd(self) -> int:
         fd = self._docs_fd
         if fd is None:
-            raise InvalidQueryError(f"the index at {self.root} was closed; open it again")
+            raise UsageError(f"the index at {self.root} was closed; open it again")
         return fd
 
     def metadata(self) -> list[dict[str, Any]]:
@@ -431,10 +432,7 @@ class Index:
             latest = Index.open(self.root, embedder=self._embedder)
             dupes = [d.id for d in docs if latest.ordinal(d.id) is not None]
             if dupes:
-                raise InvalidQueryError(
-                    f"{len(dupes)} document ids already indexed (e.g. {dupes[0]!r}); "
-                    "rebuild the index to replace documents"
-                )
+                raise DuplicateDocumentError(dupes)
             _write_and_publish(
                 self.root, previous=latest, docs=docs, kg=latest.kg,
                 embedder=latest.embedder, ann_threshold=ann_threshold, progress=progress,
@@ -573,8 +571,29 @@ def _write_generation(
     progress: bool,
     generation: int,
 ) -> None:
-    base = len(previous) if previous is not None else 0
-    # Documents: copy the previous store (never append to a file an old generation owns).
+    """Write one complete generation into `out` (a private temporary folder): documents,
+    lexical, dense, graph and links, then the manifest that makes it an index."""
+    _write_documents(out, previous, new_docs)
+    _write_lexical(out, previous, new_docs, progress)
+    vectors = _embed_all(previous, new_docs, embedder, progress)
+    ann = DenseIndex.save(out, vectors, ann_threshold=ann_threshold)
+    _write_links(out, previous, new_docs, kg, progress)
+    Manifest(
+        format_version=INDEX_FORMAT_VERSION,
+        generation=generation,
+        count=(len(previous) if previous is not None else 0) + len(new_docs),
+        embedding_model=embedder.name,
+        dim=embedder.dim,
+        ann=ann,
+        entities=len(kg.entities),
+        relations=len(kg.relations),
+        created=time.time(),
+    ).write(out)
+
+
+def _write_documents(out: Path, previous: Index | None, new_docs: Sequence[Document]) -> None:
+    """The document store, its offsets, the ids and the metadata fields.  The previous
+    store is copied, never appended to: an old generation's files stay as readers saw them."""
     offsets: list[int] = [0]
     ids: list[str] = []
     if previous is not None:
@@ -595,8 +614,13 @@ def _write_generation(
     fields |= {k for d in new_docs for k in d.metadata} - {"entities"}
     (out / "fields.json").write_text(json.dumps(sorted(fields)), "utf-8")
 
-    # Lexical: hard-link the previous segments (tantivy never rewrites a segment file and
-    # replaces meta.json by rename), then add the new documents.
+
+def _write_lexical(
+    out: Path, previous: Index | None, new_docs: Sequence[Document], progress: bool
+) -> None:
+    """Hard-link the previous segments (tantivy never rewrites a segment file and replaces
+    meta.json by rename), then add the new documents."""
+    base = len(previous) if previous is not None else 0
     lex_dir = out / "lexical"
     if previous is not None:
         shutil.copytree(previous.directory / "lexical", lex_dir, copy_function=_link_or_copy,
@@ -611,7 +635,11 @@ def _write_generation(
                 yield base + i, doc.title, doc.text
         lexical.add(rows())
 
-    # Dense.
+
+def _embed_all(
+    previous: Index | None, new_docs: Sequence[Document], embedder: Embedder, progress: bool
+) -> np.ndarray:
+    """The previous generation's vectors followed by the new documents'."""
     chunks: list[np.ndarray] = []
     if previous is not None:
         chunks.append(np.asarray(previous.dense.vectors))
@@ -620,11 +648,15 @@ def _write_generation(
             batch = new_docs[start : start + _EMBED_BATCH]
             chunks.append(embedder.encode([d.full_text for d in batch], batch_size=64))
             advance(len(batch))
-    dim = embedder.dim
-    vectors = np.concatenate(chunks) if chunks else np.zeros((0, dim), dtype=np.float32)
-    ann = DenseIndex.save(out, vectors, ann_threshold=ann_threshold)
+    return np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), dtype=np.float32)
 
-    # Knowledge graph and links.
+
+def _write_links(
+    out: Path, previous: Index | None, new_docs: Sequence[Document], kg: KnowledgeGraph,
+    progress: bool,
+) -> None:
+    """The graph, and each new document's entity links (its explicit `entities` metadata
+    and the names the graph finds in its text)."""
     (out / "kg.json").write_text(json.dumps(kg.to_json()), "utf-8")
     if previous is not None:
         shutil.copyfile(previous.directory / "links.jsonl", out / "links.jsonl")
@@ -638,18 +670,6 @@ def _write_generation(
             links = kg.link(doc.text, doc.title, explicit) if len(kg) else DocLinks()
             links_fh.write(json.dumps(links.to_json()) + "\n")
             advance(1)
-
-    Manifest(
-        format_version=INDEX_FORMAT_VERSION,
-        generation=generation,
-        count=base + len(new_docs),
-        embedding_model=embedder.name,
-        dim=dim,
-        ann=ann,
-        entities=len(kg.entities),
-        relations=len(kg.relations),
-        created=time.time(),
-    ).write(out)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
