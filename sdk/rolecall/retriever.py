@@ -36,6 +36,9 @@ from .settings import SearchSettings
 
 __all__ = ["Retriever"]
 
+#: A chat history: messages, or dicts with 'role' and 'content'.
+History = Sequence[Message | dict[str, str]]
+
 _MAX_QUERY_CHARS = 4_000
 
 
@@ -134,7 +137,7 @@ class Retriever:
 
     # -- search ----------------------------------------------------------------------------------
 
-    def rewrite(self, text: str, *, history: Sequence[Message | dict[str, str]] = ()) -> RoleQuery:
+    def rewrite(self, text: str, *, history: History = ()) -> RoleQuery:
         """Only the rewrite step (useful to inspect what a query becomes)."""
         _check_text(text)
         read, notes = read_query_text(text)
@@ -142,7 +145,7 @@ class Retriever:
         return with_notes(rq, notes)
 
     async def arewrite(
-        self, text: str, *, history: Sequence[Message | dict[str, str]] = ()
+        self, text: str, *, history: History = ()
     ) -> RoleQuery:
         """`rewrite` for async callers: the rewriter's `arewrite` is awaited, so an LLM call
         does not block the event loop."""
@@ -151,14 +154,8 @@ class Retriever:
         rq = await self.rewriter.arewrite(read, history=_messages(history), catalog=self.catalog)
         return with_notes(rq, notes)
 
-    def search(
-        self,
-        query: str | RoleQuery,
-        k: int | None = None,
-        *,
-        history: Sequence[Message | dict[str, str]] = (),
-        **overrides: Any,
-    ) -> SearchResult:
+    def search(self, query: str | RoleQuery, k: int | None = None, *,
+               history: History = (), **overrides: Any) -> SearchResult:
         """Search; `query` is user text (rewritten) or a ready RoleQuery (used as is)."""
         settings = self.settings.override(k=k, **overrides)
         t0 = time.perf_counter()
@@ -167,14 +164,8 @@ class Retriever:
         )
         return self._execute(rq, settings, {"rewrite": _ms(t0)})
 
-    async def asearch(
-        self,
-        query: str | RoleQuery,
-        k: int | None = None,
-        *,
-        history: Sequence[Message | dict[str, str]] = (),
-        **overrides: Any,
-    ) -> SearchResult:
+    async def asearch(self, query: str | RoleQuery, k: int | None = None, *,
+                      history: History = (), **overrides: Any) -> SearchResult:
         """`search` for async servers: the LLM call is awaited, retrieval runs in a thread."""
         settings = self.settings.override(k=k, **overrides)
         t0 = time.perf_counter()

@@ -20,12 +20,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import ConfigurationError
-from ..llm.client import ClientSettings, LLMCallError, LLMClient, as_client, describe_failure
+from ..llm.client import (
+    ClientSettings,
+    LLMCallError,
+    LLMClient,
+    Usage,
+    as_client,
+    describe_failure,
+)
 from ..llm.kvcache import SqliteCache, TextCache, default_cache_dir
 from ..query import RoleQuery
 
@@ -198,38 +205,49 @@ class LLMJudge:
     def _judge_once(
         self, rq: RoleQuery, cands: list[Candidate], deadline: float | None
     ) -> JudgeResult:
-        messages = self.messages(rq, cands)
-        key = self._key(messages)
-        raw = self.cache.get_text(key) if self.cache is not None else None
-        if raw is not None:
-            return self._read(raw, cands, key, JudgeResult(cached=True))
-        result = JudgeResult()
+        messages, key, cached = self._lookup(rq, cands)
+        if cached is not None:
+            return cached
+        result, raw = JudgeResult(), None
         with self.client.metered() as usage:
             try:
-                raw = self.client.complete(
-                    messages, schema=_SCHEMA, schema_name="Verdicts", timeout=deadline
-                )
+                raw = self.client.complete(messages, **self._request(deadline))
             except LLMCallError as exc:
                 _failed(result, exc)
-        result.calls, result.tokens = usage.calls, usage.tokens
-        return result if raw is None else self._read(raw, cands, key, result)
+        return self._replied(raw, cands, key, result, usage)
 
     async def _ajudge_once(
         self, rq: RoleQuery, cands: list[Candidate], deadline: float | None
     ) -> JudgeResult:
+        messages, key, cached = self._lookup(rq, cands)
+        if cached is not None:
+            return cached
+        result, raw = JudgeResult(), None
+        with self.client.metered() as usage:
+            try:
+                raw = await self.client.acomplete(messages, **self._request(deadline))
+            except LLMCallError as exc:
+                _failed(result, exc)
+        return self._replied(raw, cands, key, result, usage)
+
+    def _lookup(
+        self, rq: RoleQuery, cands: list[Candidate]
+    ) -> tuple[list[dict[str, str]], str, JudgeResult | None]:
+        """The request's messages, its cache key, and the cached verdicts if any."""
         messages = self.messages(rq, cands)
         key = self._key(messages)
         raw = self.cache.get_text(key) if self.cache is not None else None
-        if raw is not None:
-            return self._read(raw, cands, key, JudgeResult(cached=True))
-        result = JudgeResult()
-        with self.client.metered() as usage:
-            try:
-                raw = await self.client.acomplete(
-                    messages, schema=_SCHEMA, schema_name="Verdicts", timeout=deadline
-                )
-            except LLMCallError as exc:
-                _failed(result, exc)
+        cached = None if raw is None else self._read(raw, cands, key, JudgeResult(cached=True))
+        return messages, key, cached
+
+    @staticmethod
+    def _request(deadline: float | None) -> dict[str, Any]:
+        return {"schema": _SCHEMA, "schema_name": "Verdicts", "timeout": deadline}
+
+    def _replied(
+        self, raw: str | None, cands: list[Candidate], key: str, result: JudgeResult,
+        usage: Usage,
+    ) -> JudgeResult:
         result.calls, result.tokens = usage.calls, usage.tokens
         return result if raw is None else self._read(raw, cands, key, result)
 

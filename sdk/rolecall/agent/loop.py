@@ -44,6 +44,7 @@ from ..explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
 from ..llm.client import LLMClient, Usage
 from ..query import RoleQuery
 from ..retriever import (
+    History,
     Retriever,
     _check_text,
     _messages,
@@ -108,15 +109,8 @@ class Agent:
 
     # -- public -----------------------------------------------------------------------------------
 
-    def search(
-        self,
-        query: str | RoleQuery,
-        k: int | None = None,
-        *,
-        history: Sequence[Message | dict[str, str]] = (),
-        budget: Budget | None = None,
-        **overrides: Any,
-    ) -> SearchResult:
+    def search(self, query: str | RoleQuery, k: int | None = None, *, history: History = (),
+               budget: Budget | None = None, **overrides: Any) -> SearchResult:
         run = self._start(k, history, budget, overrides)
         planned = self._plan_rewrite(query, run)
         rq = planned if isinstance(planned, RoleQuery) else self._rewrite(planned, run)
@@ -129,15 +123,8 @@ class Agent:
             self._judged(rq, todo[0], verdict, t, run)
         return self._finish(result, rq, run)
 
-    async def asearch(
-        self,
-        query: str | RoleQuery,
-        k: int | None = None,
-        *,
-        history: Sequence[Message | dict[str, str]] = (),
-        budget: Budget | None = None,
-        **overrides: Any,
-    ) -> SearchResult:
+    async def asearch(self, query: str | RoleQuery, k: int | None = None, *, history: History = (),
+                      budget: Budget | None = None, **overrides: Any) -> SearchResult:
         """`search` for async servers: the LLM steps (rewrite, judge) are awaited on the event
         loop, and only the CPU-bound retrieval (search, deepen, relax, verify) runs in a
         worker thread, so waiting on a model holds no thread."""

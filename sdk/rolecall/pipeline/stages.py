@@ -5,7 +5,8 @@ A search is a straight line of stages over one `SearchState`:
     ground → restrict → encode → lexical → dense → fuse → exclusions → policy
 
 then `rolecall.pipeline.hits` turns the state into explained hits.  A stage is anything
-with a `name`, the name of the stage it runs `after`, and `run(state) -> Outcome`; extra
+with a `name`, the name of the stage it runs `after`, and `run(state) -> Outcome` — a
+function decorated with `@stage(name, after=...)` is one; extra
 stages (a reranker, an aboutness scorer) are given to `Retriever(stages=[...])` and slot in
 after the stage they name, without editing the retriever.  The runner records each stage's
 time and what it says it changed in the plan (`Plan.stages`), and tags any `RolecallError`
@@ -27,171 +28,145 @@ from .grounding import ground, unresolved_notes, vocabulary_checker
 from .legs import lexical_text, must_not_phrases
 from .policy import decide
 from .restrict import restrict
-from .state import Outcome, SearchState, Stage
+from .state import Outcome, SearchState, Stage, stage
 
 __all__ = [
     "DEFAULT_STAGES",
-    "DenseStage",
-    "EncodeStage",
-    "ExclusionStage",
-    "FuseStage",
-    "GroundStage",
-    "LexicalStage",
-    "Outcome",
-    "PolicyStage",
     "RANKING_STAGES",
-    "RestrictStage",
+    "Outcome",
     "Stage",
+    "dense_stage",
+    "encode_stage",
+    "exclusion_stage",
+    "fuse_stage",
+    "ground_stage",
+    "lexical_stage",
+    "policy_stage",
+    "restrict_stage",
     "compose",
     "run_stages",
 ]
 
 
-class GroundStage:
+@stage("ground", after="")
+def ground_stage(state: SearchState) -> Outcome:
     """Link every value of the query to the graph and the index vocabulary."""
-
-    name = "ground"
-    after = ""
-
-    def run(self, state: SearchState) -> Outcome:
-        rq, index = state.query, state.index
-        g = ground(
-            rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else (),
-            in_vocabulary=vocabulary_checker(index),
-        )
-        notes = unresolved_notes(g)
-        linked = sum(1 for gv in g.values if gv.resolved)
-        return Outcome(replace(state, grounding=g, notes=(*state.notes, *notes)),
-                       f"{linked} of {len(g.values)} values linked")
+    rq, index = state.query, state.index
+    g = ground(
+        rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else (),
+        in_vocabulary=vocabulary_checker(index),
+    )
+    notes = unresolved_notes(g)
+    linked = sum(1 for gv in g.values if gv.resolved)
+    return Outcome(replace(state, grounding=g, notes=(*state.notes, *notes)),
+                   f"{linked} of {len(g.values)} values linked")
 
 
-class RestrictStage:
+@stage("restrict", after="ground")
+def restrict_stage(state: SearchState) -> Outcome:
     """The graph verdict and the attribute filters (`pipeline.restrict`)."""
-
-    name = "restrict"
-    after = "ground"
-
-    def run(self, state: SearchState) -> Outcome:
-        r = restrict(state.index, state.grounding, state.settings)
-        notes = [f"graph: {', '.join(r.constraints)}"] if r.constraints else []
-        detail = "unrestricted" if r.allowed is None else f"{len(r.allowed)} allowed"
-        return Outcome(replace(state, restriction=r, notes=(*state.notes, *notes)),
-                       f"{detail}, {len(r.blocked)} blocked")
+    r = restrict(state.index, state.grounding, state.settings)
+    notes = [f"graph: {', '.join(r.constraints)}"] if r.constraints else []
+    detail = "unrestricted" if r.allowed is None else f"{len(r.allowed)} allowed"
+    return Outcome(replace(state, restriction=r, notes=(*state.notes, *notes)),
+                   f"{detail}, {len(r.blocked)} blocked")
 
 
-class EncodeStage:
+@stage("encode", after="restrict")
+def encode_stage(state: SearchState) -> Outcome:
     """The query's embeddings, once, when the dense leg runs.  A model that cannot load or
     run degrades the search to its other legs (`EmbeddingError`); any other exception is a
     bug and propagates."""
-
-    name = "encode"
-    after = "restrict"
-
-    def run(self, state: SearchState) -> Outcome:
-        if "dense" not in state.settings.legs:
-            return Outcome(state, "dense leg off")
-        try:
-            vectors = encode(state.index, state.query, state.weights)
-        except EmbeddingError as exc:
-            down = Degradation(stage="dense", reason=f"{type(exc).__name__}: {exc}")
-            return Outcome(replace(state, degraded=(*state.degraded, down)), "model failed")
-        rows = 1 + (0 if vectors.exclusions is None else len(vectors.exclusions))
-        rows += vectors.original is not None
-        return Outcome(replace(state, vectors=vectors), f"{rows} texts embedded")
+    if "dense" not in state.settings.legs:
+        return Outcome(state, "dense leg off")
+    try:
+        vectors = encode(state.index, state.query, state.weights)
+    except EmbeddingError as exc:
+        down = Degradation(stage="dense", reason=f"{type(exc).__name__}: {exc}")
+        return Outcome(replace(state, degraded=(*state.degraded, down)), "model failed")
+    rows = 1 + (0 if vectors.exclusions is None else len(vectors.exclusions))
+    rows += vectors.original is not None
+    return Outcome(replace(state, vectors=vectors), f"{rows} texts embedded")
 
 
-class LexicalStage:
+@stage("lexical", after="encode")
+def lexical_stage(state: SearchState) -> Outcome:
     """BM25 over the query's keywords and the names of required relation objects."""
-
-    name = "lexical"
-    after = "encode"
-
-    def run(self, state: SearchState) -> Outcome:
-        s, r = state.settings, state.restriction
-        if "lexical" not in s.legs:
-            return Outcome(state, "lexical leg off")
-        ranking = state.index.lexical.search(
-            lexical_text(state.query, state.grounding, state.index.kg), s.depth,
-            allowed=r.leg_allowed if r else None, blocked=r.leg_blocked if r else set(),
-            must_not_phrases=must_not_phrases(state.query, s),
-        )
-        return Outcome(replace(state, rankings={**state.rankings, "lexical": ranking}),
-                       f"{len(ranking)} documents")
+    if "lexical" not in state.settings.legs:
+        return Outcome(state, "lexical leg off")
+    allowed, blocked = _bounds(state)
+    text = lexical_text(state.query, state.grounding, state.index.kg)
+    return _ranked(state, "lexical", state.index.lexical.search(
+        text, state.settings.depth, allowed=allowed, blocked=blocked,
+        must_not_phrases=must_not_phrases(state.query, state.settings),
+    ))
 
 
-class DenseStage:
+@stage("dense", after="lexical")
+def dense_stage(state: SearchState) -> Outcome:
     """Nearest neighbours of the query vector (skipped when encoding was off or failed)."""
-
-    name = "dense"
-    after = "lexical"
-
-    def run(self, state: SearchState) -> Outcome:
-        s, r, v = state.settings, state.restriction, state.vectors
-        if "dense" not in s.legs:
-            return Outcome(state, "dense leg off")
-        if v is None:
-            return Outcome(state, "no query vector (the model failed)")
-        ranking = state.index.dense.search(
-            v.query, s.depth, allowed=r.leg_allowed if r else None,
-            blocked=r.leg_blocked if r else set(),
-        )
-        return Outcome(replace(state, rankings={**state.rankings, "dense": ranking}),
-                       f"{len(ranking)} documents")
+    if "dense" not in state.settings.legs:
+        return Outcome(state, "dense leg off")
+    if state.vectors is None:
+        return Outcome(state, "no query vector (the model failed)")
+    allowed, blocked = _bounds(state)
+    return _ranked(state, "dense", state.index.dense.search(
+        state.vectors.query, state.settings.depth, allowed=allowed, blocked=blocked,
+    ))
 
 
-class FuseStage:
+def _bounds(state: SearchState) -> tuple[set[int] | None, set[int]]:
+    """What the legs may return: (allowed or None for all, blocked)."""
+    r = state.restriction
+    return (r.leg_allowed, r.leg_blocked) if r is not None else (None, set())
+
+
+def _ranked(state: SearchState, leg: str, ranking: list[tuple[int, float]]) -> Outcome:
+    return Outcome(replace(state, rankings={**state.rankings, leg: ranking}),
+                   f"{len(ranking)} documents")
+
+
+@stage("fuse", after="dense")
+def fuse_stage(state: SearchState) -> Outcome:
     """Weighted reciprocal-rank fusion of the legs that ran (`rolecall.pipeline.fusion`)."""
-
-    name = "fuse"
-    after = "dense"
-
-    def run(self, state: SearchState) -> Outcome:
-        s = state.settings
-        weights = {leg: float(s.weights.get(leg, 1.0)) for leg in state.rankings}
-        fused = weighted_rrf(state.rankings, weights, rrf_k=s.rrf_k)
-        return Outcome(replace(state, fused=fused),
-                       f"{len(fused)} candidates from {', '.join(state.rankings) or 'no leg'}")
+    s = state.settings
+    weights = {leg: float(s.weights.get(leg, 1.0)) for leg in state.rankings}
+    fused = weighted_rrf(state.rankings, weights, rrf_k=s.rrf_k)
+    return Outcome(replace(state, fused=fused),
+                   f"{len(fused)} candidates from {', '.join(state.rankings) or 'no leg'}")
 
 
-class ExclusionStage:
+@stage("exclusions", after="fuse")
+def exclusion_stage(state: SearchState) -> Outcome:
     """How strongly each candidate is about an excluded thing (`pipeline.evidence`)."""
-
-    name = "exclusions"
-    after = "fuse"
-
-    def run(self, state: SearchState) -> Outcome:
-        rq, index, v = state.query, state.index, state.vectors
-        if not rq.exclusions:
-            return Outcome(state, "no exclusion")
-        ev = exclusion_evidence(
-            rq.exclusions, state.candidates, lexical=index.lexical,
-            dense=index.dense if v is not None else None,
-            query_vec=v.query if v is not None else None,
-            original_vec=v.original if v is not None else None,
-            exclusion_vecs=v.exclusions if v is not None else None,
-            entity_ids=state.grounding.exclusion_entities, links=index.links,
-            weights=state.weights,
-        )
-        return Outcome(replace(state, evidence=ev),
-                       f"evidence against {len(ev.strength)} of {len(state.candidates)}")
+    rq, index, v = state.query, state.index, state.vectors
+    if not rq.exclusions:
+        return Outcome(state, "no exclusion")
+    ev = exclusion_evidence(
+        rq.exclusions, state.candidates, lexical=index.lexical,
+        dense=index.dense if v is not None else None,
+        query_vec=v.query if v is not None else None,
+        original_vec=v.original if v is not None else None,
+        exclusion_vecs=v.exclusions if v is not None else None,
+        entity_ids=state.grounding.exclusion_entities, links=index.links,
+        weights=state.weights,
+    )
+    return Outcome(replace(state, evidence=ev),
+                   f"evidence against {len(ev.strength)} of {len(state.candidates)}")
 
 
-class PolicyStage:
+@stage("policy", after="exclusions")
+def policy_stage(state: SearchState) -> Outcome:
     """Penalise and suppress by the one policy (`pipeline.policy`), then re-order."""
-
-    name = "policy"
-    after = "exclusions"
-
-    def run(self, state: SearchState) -> Outcome:
-        penalties, suppressed = decide(
-            state.candidates, state.evidence, state.restriction, state.settings
-        )
-        fused = apply_penalties(list(state.fused), penalties, suppressed)
-        demoted = sum(1 for p in penalties.values() if p > 0)
-        return Outcome(
-            replace(state, fused=fused, penalties=penalties, suppressed=frozenset(suppressed)),
-            f"{demoted} demoted, {len(suppressed)} suppressed",
-        )
+    penalties, suppressed = decide(
+        state.candidates, state.evidence, state.restriction, state.settings
+    )
+    fused = apply_penalties(list(state.fused), penalties, suppressed)
+    demoted = sum(1 for p in penalties.values() if p > 0)
+    return Outcome(
+        replace(state, fused=fused, penalties=penalties, suppressed=frozenset(suppressed)),
+        f"{demoted} demoted, {len(suppressed)} suppressed",
+    )
 
 
 #: The default stages that only rank: `explain_document` (which asks about one document,
@@ -199,8 +174,8 @@ class PolicyStage:
 RANKING_STAGES = frozenset({"restrict", "lexical", "dense", "fuse", "policy"})
 
 DEFAULT_STAGES: tuple[Stage, ...] = (
-    GroundStage(), RestrictStage(), EncodeStage(), LexicalStage(), DenseStage(), FuseStage(),
-    ExclusionStage(), PolicyStage(),
+    ground_stage, restrict_stage, encode_stage, lexical_stage, dense_stage, fuse_stage,
+    exclusion_stage, policy_stage,
 )
 
 
@@ -208,22 +183,22 @@ def compose(extra: Sequence[Stage], base: Sequence[Stage] = DEFAULT_STAGES) -> l
     """`base` with each extra stage inserted after the stage its `after` names (in the
     order given when several follow the same one)."""
     out = list(base)
-    for stage in extra:
-        if not isinstance(stage, Stage):
+    for extra_stage in extra:
+        if not isinstance(extra_stage, Stage):
             raise ConfigurationError(
-                f"{stage!r} is not a search stage: it needs `name`, `after` and "
+                f"{extra_stage!r} is not a search stage: it needs `name`, `after` and "
                 "`run(state) -> Outcome`"
             )
         names = [s.name for s in out]
-        if stage.after not in names:
+        if extra_stage.after not in names:
             raise ConfigurationError(
-                f"stage {stage.name!r} runs after {stage.after!r}, which is not a stage; "
-                f"stages: {names}"
+                f"stage {extra_stage.name!r} runs after {extra_stage.after!r}, which is not "
+                f"a stage; stages: {names}"
             )
-        at = names.index(stage.after) + 1
-        while at < len(out) and out[at].after == stage.after and out[at] not in base:
+        at = names.index(extra_stage.after) + 1
+        while at < len(out) and out[at].after == extra_stage.after and out[at] not in base:
             at += 1
-        out.insert(at, stage)
+        out.insert(at, extra_stage)
     return out
 
 
@@ -232,16 +207,16 @@ def run_stages(
 ) -> tuple[SearchState, list[StageRecord]]:
     """Run `stages` in order; each one's time goes into `timings` under its name."""
     records: list[StageRecord] = []
-    for stage in stages:
+    for st in stages:
         t = time.perf_counter()
         try:
-            outcome = stage.run(state)
+            outcome = st.run(state)
         except RolecallError as exc:
             if exc.stage is None:
-                exc.stage = stage.name
+                exc.stage = st.name
             raise
         ms = round((time.perf_counter() - t) * 1000, 3)
-        timings[stage.name] = ms
-        records.append(StageRecord(name=stage.name, ms=ms, detail=outcome.detail))
+        timings[st.name] = ms
+        records.append(StageRecord(name=st.name, ms=ms, detail=outcome.detail))
         state = outcome.state
     return state, records

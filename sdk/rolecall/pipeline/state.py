@@ -19,6 +19,7 @@ would have to compute again.  The fields, in the order the default stages fill t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -32,7 +33,8 @@ from .evidence import EvidenceWeights, ExclusionEvidence
 from .fusion import Fused
 from .grounding import Grounding
 
-__all__ = ["Outcome", "QueryVectors", "Restriction", "SearchState", "Stage"]
+__all__ = ["FunctionStage", "Outcome", "QueryVectors", "Restriction", "SearchState", "Stage",
+           "stage"]
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,44 @@ class Outcome:
 
 @runtime_checkable
 class Stage(Protocol):
-    """One step of a search.  `after` names the stage it follows ("" for the first)."""
+    """One step of a search: `name`, the name of the stage it runs `after` ("" for the
+    first), and `run`.  A class with the two as attributes is one; so is a function
+    decorated with `@stage`."""
 
-    name: str
-    after: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def after(self) -> str: ...
 
     def run(self, state: SearchState) -> Outcome:
         ...
+
+
+@dataclass(frozen=True)
+class FunctionStage:
+    """A stage made of a function (`@stage`)."""
+
+    name: str
+    after: str
+    fn: Callable[[SearchState], Outcome]
+
+    def run(self, state: SearchState) -> Outcome:
+        return self.fn(state)
+
+
+def stage(name: str, *, after: str) -> Callable[[Callable[[SearchState], Outcome]], FunctionStage]:
+    """Make a function `state -> Outcome` a stage that runs after the stage named `after`:
+
+    ```python
+    @stage("rerank", after="policy")
+    def rerank(state: SearchState) -> Outcome:
+        ...
+    Retriever(index, stages=[rerank])
+    ```
+    """
+
+    def make(fn: Callable[[SearchState], Outcome]) -> FunctionStage:
+        return FunctionStage(name, after, fn)
+
+    return make
