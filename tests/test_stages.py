@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rolecall import Retriever, RoleQuery
+from rolecall import Retriever, RoleQuery, stage
 from rolecall.errors import ConfigurationError, EmbeddingError, RolecallError
 from rolecall.pipeline.stages import DEFAULT_STAGES, compose
 from rolecall.pipeline.state import Outcome, SearchState
@@ -117,3 +117,14 @@ def test_a_bug_in_a_leg_propagates(tiny: Retriever) -> None:
     buggy = _Proxy(tiny.index, _Embedder(KeyError("a bug, not a model failure")))
     with pytest.raises(KeyError):
         Retriever(buggy).search("headaches", k=3)
+
+
+def test_a_function_is_a_stage(tiny: Retriever) -> None:
+    @stage("count", after="fuse")
+    def count(state: SearchState) -> Outcome:
+        return Outcome(state, f"{len(state.fused)} fused")
+
+    res = Retriever(tiny.index, stages=[count]).search("headaches", k=2)
+    names = [s.name for s in res.plan.stages]
+    assert names.index("count") == names.index("fuse") + 1
+    assert res.plan.stages[names.index("count")].detail.endswith("fused")

@@ -54,7 +54,7 @@ from .explain import (
 from .graph import Entity, KnowledgeGraph, Relation
 from .llm.client import LLMClient
 from .pipeline.evidence import EvidenceWeights
-from .pipeline.state import Outcome, SearchState, Stage
+from .pipeline.state import Outcome, SearchState, Stage, stage
 from .query import (
     SCHEMA_VERSION,
     AttributeFilter,
@@ -148,4 +148,5 @@ __all__ = [
     "Spend",
     "read_corpus",
     "rewriter_from_env",
+    "stage",
 ]
