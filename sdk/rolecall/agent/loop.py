@@ -64,8 +64,8 @@ from .verify import Passage, best_passages, sentences
 
 __all__ = ["Agent"]
 
-# Demoting by sentence evidence after the strict search, on NegConstraint-dev: violation
-# 0.165 vs 0.149 and nDCG@10 0.753 vs 0.773 without it (BENCHMARKS.md, the cheap path).
+# The cheap path does not demote by sentence evidence after the strict search: on
+# NegConstraint-dev that raised violations and cost relevance (BENCHMARKS.md, the cheap path).
 
 #: Score multiplier for a judged violator: below any comparable clean hit, still listed.
 _JUDGE_KEEP = 0.2

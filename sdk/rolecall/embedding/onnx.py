@@ -33,8 +33,7 @@ _OPSET = 17
 
 Encode = Callable[[list[str]], np.ndarray]
 
-# Measured on 2 cores: 2.4 vs 4.6 ms for one query and 2.9 vs 5.8 ms for two (ONNX Runtime vs
-# torch); for batches of 64, ONNX Runtime ~1.6x torch float32 but torch bfloat16 ~2.5x.  See
+# ONNX Runtime against torch per query, and for batches against torch float32 and bfloat16:
 # BENCHMARKS.md, "The query encoder on ONNX Runtime" and "Bulk embedding in bfloat16".
 
 
@@ -70,7 +69,7 @@ def onnx_query_encoder(model: Any, torch: Any, cache_dir: Path, threads: int) ->
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle workers must sleep, not spin: a spinning pool starves the BM25, graph and HNSW
-    # stages that run right after the query is embedded (measured: +3.5 ms p50 at 100k).
+    # stages that run right after the query is embedded (measured; BENCHMARKS.md).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     want = model.encode(_PROBE, normalize_embeddings=True, convert_to_numpy=True)
 

@@ -267,8 +267,8 @@ def _direct_path(model: Any, torch: Any) -> Any:
     texts.  A BERT encoder (MiniLM is one) runs through `_bert_forward`, which skips
     transformers' per-module wrappers.  Any other stack returns None and goes through
     `model.encode`."""
-    # Measured (2 threads): 3.6 vs 5.0 ms for one query, 5.7 vs 7.5 ms for two, lean forward
-    # vs model.encode; the query-latency tables are in BENCHMARKS.md.
+    # The lean forward is faster than model.encode for a query's few texts (the
+    # query-latency tables are in BENCHMARKS.md).
     try:
         names = [type(m).__name__ for m in model]
         pooling = model[1]

@@ -2,9 +2,9 @@
 
 A query's dot products (≤ 100k × 384) are memory-bound: a second OpenBLAS thread does not
 speed them up, and after the call OpenBLAS's workers keep spinning, starving torch's threads
-as they embed the next query.  Measured at 10k documents on 2 cores: rolecall 27.4 → 10.5 ms
-p50 and 143 → 17 ms p99 with the products on one thread.  The limit is scoped to our own
-calls, so the host application's numpy keeps its settings.
+as they embed the next query (the p50 and p99 with and without the limit: BENCHMARKS.md,
+search latency).  The limit is scoped to our own calls, so the host application's numpy
+keeps its settings.
 """
 
 from __future__ import annotations

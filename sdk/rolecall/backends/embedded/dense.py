@@ -1,8 +1,8 @@
 """The dense leg: cosine similarity over memory-mapped embeddings, exact or HNSW.
 
-Exact search is the default: below 50k × 384 a matrix-vector product costs a few
-milliseconds and is never wrong.  From `ann_threshold` documents on (50k, measured: exact
-search costs ~13 ms at 100k on 2 cores) an hnswlib index is built and used; its filter
+Exact search is the default: for a small index a matrix-vector product costs a few
+milliseconds and is never wrong.  From `ann_threshold` documents on (where exact search
+starts to dominate a query's cost; BENCHMARKS.md) an hnswlib index is built and used; its filter
 callback applies the same allowed/blocked sets the exact path applies, and a small allowed
 set is still scored exactly.
 """
@@ -32,10 +32,8 @@ _ANN = "hnsw.bin"
 
 def default_ef(n: int) -> int:
     """HNSW search beam for an index of `n` documents.  A fixed beam loses recall as the
-    graph grows (measured on the synthetic corpus, M=16: recall@10 0.976 at 100k with
-    ef=128, but 0.828 at 1M; at 1M ef=256 gives 0.934 and ef=512 0.985, for 0.5 → 1.8 ms
-    per query), so it widens with the index: 128 up to 256k documents, n/2000 after, at
-    most 512."""
+    graph grows (recall and cost per beam at 100k and 1M: BENCHMARKS.md, the 1M section),
+    so it widens with the index: 128 up to 256k documents, n/2000 after, at most 512."""
     return min(512, max(128, n // 2000))
 
 
@@ -165,9 +163,9 @@ class DenseIndex:
             return _pairs(labels[0], dists[0])
         share = (len(allowed) if allowed is not None else n - len(blocked)) / n
         if share >= _POST_FILTER_SHARE:
-            # hnswlib's filter is a Python callback per visited node (3.5 ms at 100k with a
-            # 20% allowed set); an unfiltered search wide enough to hold k allowed documents,
-            # filtered afterwards, costs 2.4 ms with the same recall.
+            # hnswlib's filter is a Python callback per visited node; for a permissive set
+            # an unfiltered search wide enough to hold k allowed documents, filtered
+            # afterwards, is cheaper with the same recall.
             fetch = min(n, int(k / share * 1.3) + 16)
             labels, dists = self.ann.knn_query(q, k=fetch)
             kept = [
