@@ -4,13 +4,14 @@ stage they came from, and a failing model degrades the search while a bug propag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
-from rolecall import Retriever, RoleQuery, stage
-from rolecall.errors import ConfigurationError, EmbeddingError, RolecallError
+from rolecall import Catalog, Message, Retriever, Rewriter, RoleQuery, stage
+from rolecall.errors import ConfigurationError, EmbeddingError, RewriteError, RolecallError
 from rolecall.pipeline.stages import DEFAULT_STAGES, compose
 from rolecall.pipeline.state import Outcome, SearchState
 
@@ -128,3 +129,27 @@ def test_a_function_is_a_stage(tiny: Retriever) -> None:
     names = [s.name for s in res.plan.stages]
     assert names.index("count") == names.index("fuse") + 1
     assert res.plan.stages[names.index("count")].detail.endswith("fused")
+
+
+def test_a_rewrite_error_names_the_rewrite(tiny: Retriever) -> None:
+    class Failing(Rewriter):
+        name = "failing"
+
+        def rewrite(self, text: str, *, history: Sequence[Message] = (),
+                    catalog: Catalog) -> RoleQuery:
+            raise RewriteError("the model said nothing")
+
+    with pytest.raises(RewriteError) as info:
+        Retriever(tiny.index, rewriter=Failing()).search("headaches")
+    assert info.value.stage == "rewrite"
+
+
+def test_a_rewriter_that_is_not_one_is_refused(tiny: Retriever) -> None:
+    class Bare:
+        name = "bare"
+
+        def rewrite(self, text: str, **kw: Any) -> RoleQuery:
+            return RoleQuery.plain(text)
+
+    with pytest.raises(ConfigurationError, match="lacks client, arewrite"):
+        Retriever(tiny.index, rewriter=Bare())  # type: ignore[arg-type]

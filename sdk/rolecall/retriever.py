@@ -27,7 +27,7 @@ from .explain import ConstraintCheck, Degradation, SearchResult
 from .graph import KnowledgeGraph
 from .pipeline.evidence import EvidenceWeights
 from .pipeline.hits import document_checks, hits, plan
-from .pipeline.stages import DEFAULT_STAGES, RANKING_STAGES, compose, run_stages
+from .pipeline.stages import DEFAULT_STAGES, RANKING_STAGES, compose, in_stage, run_stages
 from .pipeline.state import SearchState, Stage
 from .query import RoleQuery
 from .rewrite.base import Catalog, Message, Rewriter
@@ -141,7 +141,8 @@ class Retriever:
         """Only the rewrite step (useful to inspect what a query becomes)."""
         _check_text(text)
         read, notes = read_query_text(text)
-        rq = self.rewriter.rewrite(read, history=_messages(history), catalog=self.catalog)
+        with in_stage("rewrite"):
+            rq = self.rewriter.rewrite(read, history=_messages(history), catalog=self.catalog)
         return with_notes(rq, notes)
 
     async def arewrite(
@@ -151,7 +152,10 @@ class Retriever:
         does not block the event loop."""
         _check_text(text)
         read, notes = read_query_text(text)
-        rq = await self.rewriter.arewrite(read, history=_messages(history), catalog=self.catalog)
+        with in_stage("rewrite"):
+            rq = await self.rewriter.arewrite(
+                read, history=_messages(history), catalog=self.catalog
+            )
         return with_notes(rq, notes)
 
     def search(self, query: str | RoleQuery, k: int | None = None, *,
@@ -180,7 +184,8 @@ class Retriever:
         state = self._state(rq, settings)
         state, records = run_stages(state, self.stages, timings)
         t = time.perf_counter()
-        found = hits(state)
+        with in_stage("hits"):
+            found = hits(state)
         timings["hits"] = _ms(t)
         timings["total"] = round(sum(timings.values()), 3)
         return SearchResult(hits=found, plan=plan(state, timings, records),

@@ -16,7 +16,8 @@ passing through with the stage it came from.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 
 from ..errors import ConfigurationError, EmbeddingError, RolecallError
@@ -39,6 +40,7 @@ __all__ = [
     "encode_stage",
     "exclusion_stage",
     "fuse_stage",
+    "in_stage",
     "ground_stage",
     "lexical_stage",
     "policy_stage",
@@ -202,6 +204,18 @@ def compose(extra: Sequence[Stage], base: Sequence[Stage] = DEFAULT_STAGES) -> l
     return out
 
 
+@contextmanager
+def in_stage(name: str) -> Iterator[None]:
+    """Tag a `RolecallError` raised inside the block with the stage `name` (unless a deeper
+    stage already did)."""
+    try:
+        yield
+    except RolecallError as exc:
+        if exc.stage is None:
+            exc.stage = name
+        raise
+
+
 def run_stages(
     state: SearchState, stages: Sequence[Stage], timings: dict[str, float]
 ) -> tuple[SearchState, list[StageRecord]]:
@@ -209,12 +223,8 @@ def run_stages(
     records: list[StageRecord] = []
     for st in stages:
         t = time.perf_counter()
-        try:
+        with in_stage(st.name):
             outcome = st.run(state)
-        except RolecallError as exc:
-            if exc.stage is None:
-                exc.stage = st.name
-            raise
         ms = round((time.perf_counter() - t) * 1000, 3)
         timings[st.name] = ms
         records.append(StageRecord(name=st.name, ms=ms, detail=outcome.detail))

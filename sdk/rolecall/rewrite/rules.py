@@ -151,6 +151,23 @@ class _Span:
 
 
 @dataclass
+class _Reading:
+    """What the passes of one rewrite have found.  They share it because a mention one pass
+    used as a relation object must not be read again by the next."""
+
+    relations: list[RelationConstraint] = field(default_factory=list)
+    exclusions: list[Exclusion] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    #: (start, end) of the mentions taken as relation objects
+    used_objects: set[tuple[int, int]] = field(default_factory=set)
+
+    def relate(self, constraint: RelationConstraint, pos: tuple[int, int]) -> None:
+        """Record a relation and claim its object's mention."""
+        self.relations.append(constraint)
+        self.used_objects.add(pos)
+
+
+@dataclass
 class RuleRewriter:
     """Deterministic rewriting from cue lexicons and the knowledge graph's names and aliases."""
 
@@ -178,89 +195,89 @@ class RuleRewriter:
     def rewrite(
         self, text: str, *, history: Sequence[Message] = (), catalog: Catalog | None = None
     ) -> RoleQuery:
+        """The RoleQuery that the cues of `text` state, and nothing they do not.
+
+        The passes run in a fixed order because each claims the mentions it reads: a mention
+        taken as a relation object is not read again as a target type or a "non-" name."""
         kg = catalog.kg if catalog is not None else KnowledgeGraph()
-        unresolved: list[str] = []
         notes: list[str] = []
         if history:
             notes.append("rule rewriter ignores chat history; the query is taken as standalone")
 
         spans = self._exclusion_spans(text, notes)
         consumed = [(s.start, s.end) for s in spans]
-        relations: list[RelationConstraint] = []
-        exclusions: list[Exclusion] = []
-        used_objects: set[tuple[int, int]] = set()
-
-        # Relations from cues, on the text outside exclusion spans.
         mentions = _mentions(kg, text)
+        found = _Reading()
         if kg.relations:
-            for rel, obj, (ms, me), neg in self._relation_cues(text, mentions, kg, consumed):
-                relations.append(
-                    RelationConstraint(
-                        relation=rel,
-                        object=obj,
-                        polarity=Polarity.MUST_NOT if neg else Polarity.MUST,
-                    )
-                )
-                used_objects.add((ms, me))
+            self._read_relation_cues(text, mentions, kg, consumed, found)
+        self._read_exclusion_spans(kg, spans, mentions, found)
+        self._read_non_prefixed(kg, text, mentions, found)
+        spans.extend(_read_non_names(text, found))
+        spans.sort(key=lambda sp: sp.start)
 
-            for rel, obj, pos in self._suffix_cues(text, mentions, kg, consumed, used_objects):
-                relations.append(RelationConstraint(relation=rel, object=obj))
-                used_objects.add(pos)
+        target = self._target_type(kg, mentions, found.used_objects, consumed)
+        return _role_query(text, spans, found, target, notes)
 
-        # Exclusions; "without X" on a relation object becomes a must-not relation.
+    def _read_relation_cues(
+        self,
+        text: str,
+        mentions: list[tuple[str, int, int, str]],
+        kg: KnowledgeGraph,
+        consumed: list[tuple[int, int]],
+        found: _Reading,
+    ) -> None:
+        """Relations stated by a cue before the object ("for nausea") or after it ("allergy
+        medicine"), read only outside exclusion spans: an excluded thing is no object."""
+        for rel, obj, (ms, me), neg in self._relation_cues(text, mentions, kg, consumed):
+            found.relate(
+                RelationConstraint(
+                    relation=rel,
+                    object=obj,
+                    polarity=Polarity.MUST_NOT if neg else Polarity.MUST,
+                ),
+                (ms, me),
+            )
+        suffixed = self._suffix_cues(text, mentions, kg, consumed, found.used_objects)
+        for rel, obj, pos in suffixed:
+            found.relate(RelationConstraint(relation=rel, object=obj), pos)
+
+    def _read_exclusion_spans(
+        self,
+        kg: KnowledgeGraph,
+        spans: Sequence[_Span],
+        mentions: list[tuple[str, int, int, str]],
+        found: _Reading,
+    ) -> None:
+        """Each span's exclusions, except that "without X" on a relation object becomes a
+        must-not relation: "allergy medicine without drowsiness" asks for a drug that does
+        not cause drowsiness, not for documents that never mention it."""
         for s in spans:
             absence = self._absence_relation(kg, s, mentions)
             if absence is not None:
                 rel, obj, pos = absence
-                relations.append(
-                    RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT)
+                found.relate(
+                    RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT), pos
                 )
-                used_objects.add(pos)
                 continue
             if not s.text:
-                unresolved.append(f"exclusion cue {s.cue!r} with nothing after it")
+                found.unresolved.append(f"exclusion cue {s.cue!r} with nothing after it")
                 continue
-            linked = {key for _, ms, me, key in mentions if s.start <= ms and me <= s.end}
-            for item in s.items or [s.text]:
-                exclusions.append(
-                    Exclusion(
-                        text=item,
-                        looks_like=f"{s.head} {item}".strip() if s.head else "",
-                        entity=normalize(item) in linked or _looks_like_name(item)
-                        or (item == s.text and bool(linked)),
-                    )
-                )
+            found.exclusions.extend(_span_exclusions(s, mentions))
+
+    def _read_non_prefixed(
+        self,
+        kg: KnowledgeGraph,
+        text: str,
+        mentions: list[tuple[str, int, int, str]],
+        found: _Reading,
+    ) -> None:
+        """A "non-" prefix on a relation object ("non-drowsy") is a must-not relation,
+        unless a cue already gave that mention its role."""
         for rel, obj, pos in self._non_prefixed(kg, text, mentions):
-            if pos not in used_objects:
-                relations.append(
-                    RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT)
+            if pos not in found.used_objects:
+                found.relate(
+                    RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT), pos
                 )
-                used_objects.add(pos)
-
-        # "a non Islamic summary": "non" before a *capitalised* word negates a named thing
-        # and is an exclusion; "non-toxic", "non-invasive" are adjectives and stay text.
-        for m in _NON_NAME_RE.finditer(text):
-            if any(ms == m.start(1) for ms, _ in used_objects):
-                continue
-            exclusions.append(Exclusion(text=m.group(1), entity=True))
-            spans.append(_Span(m.start(), m.end(), "non", m.group(1), ""))
-        spans.sort(key=lambda sp: sp.start)
-
-        target = self._target_type(kg, mentions, used_objects, consumed)
-        description = _strip_spans(text, spans)
-        # Nothing understood: leave the query exactly as typed, so that rewriting can never
-        # make a plain query worse than plain search.
-        structured = bool(spans or relations or target)
-        keywords = _keywords(description) if structured else []
-        return RoleQuery(
-            text=text,
-            target_type=target,
-            relations=_dedupe(relations),
-            exclusions=exclusions,
-            keywords=keywords,
-            description=description if description != text.strip() else "",
-            provenance=Provenance(rewriter="rules", unresolved=unresolved, notes=notes),
-        )
 
     # -- exclusions ------------------------------------------------------------------------------
 
@@ -412,6 +429,55 @@ class RuleRewriter:
             if eid in classes and ent.type not in (None, "type") and _is_class_of_subjects(kg, eid):
                 return eid
         return None
+
+
+def _span_exclusions(
+    span: _Span, mentions: list[tuple[str, int, int, str]]
+) -> list[Exclusion]:
+    """One exclusion per listed item.  `entity` says whether it names a thing (a linked
+    mention, a capitalised name) rather than a topic, which decides how it is matched."""
+    linked = {key for _, ms, me, key in mentions if span.start <= ms and me <= span.end}
+    return [
+        Exclusion(
+            text=item,
+            looks_like=f"{span.head} {item}".strip() if span.head else "",
+            entity=normalize(item) in linked or _looks_like_name(item)
+            or (item == span.text and bool(linked)),
+        )
+        for item in span.items or [span.text]
+    ]
+
+
+def _read_non_names(text: str, found: _Reading) -> list[_Span]:
+    """In "a non Islamic summary", "non" before a *capitalised* word negates a named thing
+    and is an exclusion; "non-toxic", "non-invasive" are adjectives and stay text.  Returns
+    the spans, which the description must not carry."""
+    spans: list[_Span] = []
+    for m in _NON_NAME_RE.finditer(text):
+        if any(ms == m.start(1) for ms, _ in found.used_objects):
+            continue
+        found.exclusions.append(Exclusion(text=m.group(1), entity=True))
+        spans.append(_Span(m.start(), m.end(), "non", m.group(1), ""))
+    return spans
+
+
+def _role_query(
+    text: str, spans: Sequence[_Span], found: _Reading, target: str | None, notes: list[str]
+) -> RoleQuery:
+    """The RoleQuery of what was found.  With nothing understood the query stays exactly as
+    typed, so that rewriting can never make a plain query worse than plain search."""
+    description = _strip_spans(text, spans)
+    structured = bool(spans or found.relations or target)
+    keywords = _keywords(description) if structured else []
+    return RoleQuery(
+        text=text,
+        target_type=target,
+        relations=_dedupe(found.relations),
+        exclusions=found.exclusions,
+        keywords=keywords,
+        description=description if description != text.strip() else "",
+        provenance=Provenance(rewriter="rules", unresolved=found.unresolved, notes=notes),
+    )
 
 
 _CONTRAST_NOT_RE = re.compile(r"^(?:[,;\u2014]|--)\s*not$", re.I)
