@@ -21,6 +21,7 @@ Every change is written to `provenance.notes`, so the plan shows who decided wha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..graph import KnowledgeGraph, normalize
 from ..query import Exclusion, RelationConstraint, RoleQuery
@@ -40,6 +41,92 @@ def _describe(rc: RelationConstraint) -> str:
     return f"{neg}{rc.relation} {rc.object}"
 
 
+@dataclass
+class _Merge:
+    """The model's reading as the merge edits it.  Every edit leaves a note, so that the
+    plan shows who decided what."""
+
+    kg: KnowledgeGraph
+    relations: list[RelationConstraint]
+    exclusions: list[Exclusion]
+    notes: list[str]
+
+    def apply(self, rules_rq: RoleQuery, origin: str, *, override: bool) -> None:
+        """Take what the cues of `rules_rq` say.  `override` lets a cue's relation replace
+        the model's on the same object: true for the query's own cues, false for those
+        carried over, which must not overrule what the follow-up itself says."""
+        self._apply_relations(rules_rq, origin, override=override)
+        self._apply_exclusions(rules_rq, origin)
+
+    def _apply_relations(self, rules_rq: RoleQuery, origin: str, *, override: bool) -> None:
+        """Objects are compared as graph entities (a name or alias resolves to its entity),
+        so that the model's wording of an object and the cue's meet."""
+        kg = self.kg
+        for rc in rules_rq.relations:
+            obj = _entity(kg, rc.object)
+            same = [r for r in self.relations if _entity(kg, r.object) == obj]
+            if any(r.relation == rc.relation and r.polarity == rc.polarity for r in same):
+                continue
+            if same and not override:
+                continue
+            if same:
+                self.notes.append(
+                    f"{origin}: '{_describe(rc)}' replaces the model's "
+                    + ", ".join(f"'{_describe(r)}'" for r in same)
+                )
+            else:
+                self.notes.append(f"{origin}: added '{_describe(rc)}'")
+            self.relations = [r for r in self.relations if _entity(kg, r.object) != obj] + [rc]
+
+    def _apply_exclusions(self, rules_rq: RoleQuery, origin: str) -> None:
+        """Add the cues' exclusions the model missed; one the model already has, even worded
+        a little differently (one text contains the other), is not added twice."""
+        known = {normalize(e.text) for e in self.exclusions}
+        for ex in rules_rq.exclusions:
+            key = normalize(ex.text)
+            if any(key in k or k in key for k in known):
+                continue
+            # An exclusion the model turned into a relation is removed from the relations.
+            self.relations = [r for r in self.relations if normalize(r.object) not in (key,)]
+            self.exclusions.append(
+                Exclusion(text=ex.text, looks_like=ex.looks_like, entity=ex.entity)
+            )
+            known.add(key)
+            self.notes.append(f"{origin}: added exclusion '{ex.text}'")
+
+    def drop_wanted(self, explicit: RoleQuery) -> None:
+        """The cues located the exclusions; a model exclusion that is part of what the user
+        *wants* (e.g. "Bhagavad Gita" in "the Bhagavad Gita (excluding Chapter 2)") is a
+        misreading, not an extra exclusion."""
+        wanted = normalize(explicit.description or explicit.text)
+        cue_texts = [normalize(e.text) for e in explicit.exclusions]
+        kept: list[Exclusion] = []
+        for ex in self.exclusions:
+            key = normalize(ex.text)
+            if key in wanted and not any(key in c or c in key for c in cue_texts):
+                self.notes.append(
+                    f"explicit cue: '{ex.text}' is part of the request, not excluded"
+                )
+                continue
+            kept.append(ex)
+        self.exclusions = kept
+
+    def drop_negated(self, negated: Sequence[str]) -> None:
+        """Drop model exclusions of what a statement negates.  "Mice without IFN-γ are
+        resistant …" is a claim about IFN-γ-less mice: a model that excludes IFN-γ excludes
+        the very documents the claim is about.  Keys of two characters or fewer are kept:
+        as substrings they would match inside nearly any negated phrase."""
+        kept: list[Exclusion] = []
+        for ex in self.exclusions:
+            key = normalize(ex.text)
+            if len(key) > 2 and any(key in n or n in key for n in negated):
+                self.notes.append(f"explicit cue: '{ex.text}' is negated inside a statement, "
+                                  "which is what the claim says, not an exclusion")
+                continue
+            kept.append(ex)
+        self.exclusions = kept
+
+
 def merge_explicit(
     rq: RoleQuery,
     text: str,
@@ -47,80 +134,31 @@ def merge_explicit(
     catalog: Catalog,
     cues: RuleRewriter,
 ) -> RoleQuery:
-    kg = catalog.kg
+    """The model's rewrite `rq` of `text`, corrected by what explicit cues say (see the
+    module docstring): a small model reads nuance the cues cannot, but misreads the plain
+    exclusions and roles that the cues never get wrong."""
     explicit = cues.rewrite(text, catalog=catalog)
-    notes = list(rq.provenance.notes)
-    relations = list(rq.relations)
-    exclusions = list(rq.exclusions)
-
-    def apply(rules_rq: RoleQuery, origin: str, *, override: bool) -> None:
-        nonlocal relations
-        for rc in rules_rq.relations:
-            obj = _entity(kg, rc.object)
-            same = [r for r in relations if _entity(kg, r.object) == obj]
-            if any(r.relation == rc.relation and r.polarity == rc.polarity for r in same):
-                continue
-            if same and not override:
-                continue
-            if same:
-                notes.append(
-                    f"{origin}: '{_describe(rc)}' replaces the model's "
-                    + ", ".join(f"'{_describe(r)}'" for r in same)
-                )
-            else:
-                notes.append(f"{origin}: added '{_describe(rc)}'")
-            relations = [r for r in relations if _entity(kg, r.object) != obj] + [rc]
-        known = {normalize(e.text) for e in exclusions}
-        for ex in rules_rq.exclusions:
-            key = normalize(ex.text)
-            if any(key in k or k in key for k in known):
-                continue
-            # An exclusion the model turned into a relation is removed from the relations.
-            relations = [r for r in relations if normalize(r.object) not in (key,)]
-            exclusions.append(Exclusion(text=ex.text, looks_like=ex.looks_like, entity=ex.entity))
-            known.add(key)
-            notes.append(f"{origin}: added exclusion '{ex.text}'")
-
+    merge = _Merge(
+        catalog.kg, list(rq.relations), list(rq.exclusions), list(rq.provenance.notes)
+    )
     if explicit.exclusions:
-        # The cues located the exclusions; a model exclusion that is part of what the user
-        # *wants* (e.g. "Bhagavad Gita" in "the Bhagavad Gita (excluding Chapter 2)") is a
-        # misreading, not an extra exclusion.
-        wanted = normalize(explicit.description or explicit.text)
-        cue_texts = [normalize(e.text) for e in explicit.exclusions]
-        kept = []
-        for ex in exclusions:
-            key = normalize(ex.text)
-            if key in wanted and not any(key in c or c in key for c in cue_texts):
-                notes.append(f"explicit cue: '{ex.text}' is part of the request, not excluded")
-                continue
-            kept.append(ex)
-        exclusions = kept
+        merge.drop_wanted(explicit)
     negated = [normalize(n) for n in cues.negated_in_statement(text)]
     if negated:
-        # "Mice without IFN-γ are resistant …" is a claim about IFN-γ-less mice: a model
-        # that excludes IFN-γ excludes the very documents the claim is about.
-        kept = []
-        for ex in exclusions:
-            key = normalize(ex.text)
-            if len(key) > 2 and any(key in n or n in key for n in negated):
-                notes.append(f"explicit cue: '{ex.text}' is negated inside a statement, "
-                             "which is what the claim says, not an exclusion")
-                continue
-            kept.append(ex)
-        exclusions = kept
-    apply(explicit, "explicit cue", override=True)
+        merge.drop_negated(negated)
+    merge.apply(explicit, "explicit cue", override=True)
     previous = [m.content for m in history if m.role == "user"]
     if history and previous:
         carried = cues.rewrite(previous[-1], catalog=catalog)
-        apply(carried, "carried over from the conversation", override=False)
-    description, keywords = _without_exclusions(rq, exclusions, explicit, notes)
+        merge.apply(carried, "carried over from the conversation", override=False)
+    description, keywords = _without_exclusions(rq, merge.exclusions, explicit, merge.notes)
     return rq.model_copy(
         update={
-            "relations": relations,
-            "exclusions": exclusions,
+            "relations": merge.relations,
+            "exclusions": merge.exclusions,
             "description": description,
             "keywords": keywords,
-            "provenance": rq.provenance.model_copy(update={"notes": notes}),
+            "provenance": rq.provenance.model_copy(update={"notes": merge.notes}),
         }
     )
 
@@ -132,13 +170,12 @@ def _without_exclusions(
     drift from what the user asked.
 
     When explicit cues located the exclusions, the user's own words without the exclusion
-    clauses are embedded and searched: measured on NegConstraint-dev with the local model's
-    recorded rewrites, its description and keywords (paraphrases, often naming the excluded
-    thing: "… excluding Chapter 2 …") gave nDCG@10 0.667 / violation 0.240, the user's
-    words 0.780 / 0.182.  With no exclusion at all the user's words are searched too: the
-    model's job is the structure (type, roles, filters), and on SciFact's plain claims its
-    paraphrase and keywords gave nDCG@10 0.592 where the user's words give 0.694 (hybrid
-    RRF 0.696) — a rewrite must not make a plain query worse.  Otherwise (exclusions the
+    clauses are embedded and searched: the model's description and keywords are paraphrases
+    that often name the excluded thing ("… excluding Chapter 2 …"), and on NegConstraint-dev
+    they cost relevance and let violators through.  With no exclusion at all the user's words
+    are searched too: the model's job is the structure (type, roles, filters), and on
+    SciFact's plain claims its paraphrase ranked below the user's own words — a rewrite must
+    not make a plain query worse (both measured in BENCHMARKS.md).  Otherwise (exclusions the
     model found without a cue) its description and keywords are kept, minus any that name an
     excluded thing."""
     if explicit.exclusions:
