@@ -40,8 +40,8 @@ from .explain import ConstraintCheck
 from .query import Direction, Polarity, RelationConstraint
 
 __all__ = [
-    "DocLinks", "Entity", "GraphVerdict", "KnowledgeGraph", "Relation", "normalize",
-    "split_constraints",
+    "DocLinks", "Entity", "GraphVerdict", "KnowledgeGraph", "Relation", "RelationType",
+    "normalize", "split_constraints",
 ]
 
 _WS = re.compile(r"\s+")
@@ -79,6 +79,40 @@ class Relation(BaseModel):
     relation: str = Field(min_length=1)
     object: str = Field(min_length=1)
     source: str = ""
+
+
+class RelationType(BaseModel):
+    """What a relation name means, declared in a KG file (`{"kind": "relation", "name": ...}`)
+    or derived from the name alone (`KnowledgeGraph.relation_type`).
+
+    Everything a rewriter knows about how people express a relation comes from here, so the
+    defaults hold no domain's words: the demo's `treats` / `causes` phrases are declared in
+    the demo's own KG file.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1)
+    #: other names of the relation ("used to treat" for `used_for`)
+    aliases: list[str] = Field(default_factory=list)
+    #: phrases before the object that express it ("relieves", "for")
+    cues: list[str] = Field(default_factory=list)
+    #: words after the object that express it ("headache *medicine*")
+    suffix_cues: list[str] = Field(default_factory=list)
+    #: "without X" / "non-X" negate this relation when X is its object ("without
+    #: drowsiness" = must not cause drowsiness)
+    absence: bool = False
+    #: the name of the same relation read from the object's side (`treated_by`)
+    inverse: str | None = None
+    description: str = ""
+    #: the entity types of its ends, when declared
+    subject_type: str | None = None
+    object_type: str | None = None
+
+    @property
+    def words(self) -> str:
+        """The name as words: `used_for` → "used for"."""
+        return self.name.replace("_", " ").replace("-", " ").strip()
 
 
 @dataclass
@@ -123,8 +157,10 @@ class KnowledgeGraph:
     `add_relation`).  Formats, chosen by file name:
 
     * `*.jsonl` — one object per line, `{"kind": "entity", "id", "name", "type", "aliases",
-      "is_a"}` or `{"kind": "relation", "subject", "relation", "object", "source"?}`;
-      relations must name declared entities.
+      "is_a"}`, `{"kind": "relation", "subject", "relation", "object", "source"?}` (an edge;
+      relations must name declared entities) or `{"kind": "relation", "name", "aliases"?,
+      "cues"?, "suffix_cues"?, "absence"?, "inverse"?, "description"?, "subject_type"?,
+      "object_type"?}` (what a relation name means: `RelationType`).
     * `*.csv` — entities, header `id,name,type,aliases,is_a` (lists separated by `|`).
     * `*.tsv` — triples `subject<TAB>relation<TAB>object` (an optional header line naming
       those columns); an end that is not declared elsewhere becomes an entity named by it.
@@ -133,6 +169,8 @@ class KnowledgeGraph:
     def __init__(self, *, min_mentions: int = 2) -> None:
         self.entities: dict[str, Entity] = {}
         self.relations: list[Relation] = []
+        #: declared relation types by name (a relation in use need not be declared)
+        self.schema: dict[str, RelationType] = {}
         self._edges: nx.MultiDiGraph = nx.MultiDiGraph()
         self._taxonomy: nx.DiGraph = nx.DiGraph()  # child -> parent
         self.min_mentions = min_mentions
@@ -168,6 +206,26 @@ class KnowledgeGraph:
         self._edges.add_edge(rel.subject, rel.object, key=rel.relation, source=rel.source)
         self._names.clear()
 
+    def declare_relation(self, relation_type: RelationType | dict[str, Any]) -> RelationType:
+        """Declare what a relation name means (aliases, cues, inverse, description, end
+        types); declaring a name twice merges the lists and keeps the later scalars."""
+        rt = (relation_type if isinstance(relation_type, RelationType)
+              else RelationType.model_validate(relation_type))
+        old = self.schema.get(rt.name)
+        if old is not None:
+            merged = {k: list(dict.fromkeys([*getattr(old, k), *getattr(rt, k)]))
+                      for k in ("aliases", "cues", "suffix_cues")}
+            scalars = {k: v for k, v in rt.model_dump(exclude_unset=True).items()
+                       if k not in merged and k != "name"}
+            rt = old.model_copy(update={**merged, **scalars})
+        self.schema[rt.name] = rt
+        self._names.clear()
+        return rt
+
+    def relation_type(self, name: str) -> RelationType:
+        """The declared type of a relation name, else one that knows only its name."""
+        return self.schema.get(name) or RelationType(name=name)
+
     @classmethod
     def load(cls, paths: Iterable[str | Path], *, min_mentions: int = 2) -> KnowledgeGraph:
         """Load entity and relation files (see the class docstring for the formats)."""
@@ -181,6 +239,8 @@ class KnowledgeGraph:
                 try:
                     if kind == "entity":
                         kg.add_entity(Entity.model_validate(payload))
+                    elif kind == "relation_type":
+                        kg.declare_relation(RelationType.model_validate(payload))
                     else:
                         pending.append(
                             (path, lineno, Relation.model_validate(payload), kind == "triple")
@@ -211,6 +271,7 @@ class KnowledgeGraph:
         return {
             "entities": [e.model_dump() for e in self.entities.values()],
             "relations": [r.model_dump() for r in self.relations],
+            "schema": [t.model_dump(exclude_defaults=True) for t in self.schema.values()],
             "min_mentions": self.min_mentions,
         }
 
@@ -221,6 +282,8 @@ class KnowledgeGraph:
             kg.add_entity(Entity.model_validate(e))
         for r in data.get("relations", []):
             kg.add_relation(Relation.model_validate(r), create=True)
+        for t in data.get("schema", []):  # absent from indexes written before it existed
+            kg.declare_relation(RelationType.model_validate(t))
         return kg
 
     def __len__(self) -> int:
@@ -537,6 +600,8 @@ def _read_kg_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
             raise KnowledgeGraphError(
                 f"unknown kind {kind!r}; use 'entity' or 'relation'", path=path, line=lineno
             )
+        if kind == "relation" and "name" in rec and "subject" not in rec:
+            kind = "relation_type"  # a declaration of what the name means, not an edge
         yield lineno, kind, rec
 
 
