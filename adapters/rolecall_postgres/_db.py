@@ -101,8 +101,13 @@ class Database:
         self.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)))
 
     def close(self) -> None:
+        """Close the connection; idempotent."""
         with self._lock:
             self.conn.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.conn.closed)
 
     def execute(self, query: Any, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
         with self._lock, self._translate():
@@ -137,6 +142,11 @@ class Database:
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
+        if self.conn.closed:
+            raise BackendError(
+                f"the connection to PostgreSQL (schema {self.schema!r}) is closed (close() was "
+                "called, or the server went away); open the index again: PostgresIndex.open(dsn)"
+            )
         try:
             yield
         except self.errors as exc:

@@ -1,6 +1,6 @@
 """The graph verdict in SQL: is-a closure and k-hop relation reach as recursive CTEs.
 
-Mirrors `rolecall.graph.KnowledgeGraph.evaluate` step for step, so the same query allows and
+Mirrors `rolecall.KnowledgeGraph.evaluate` step for step, so the same query allows and
 blocks the same documents on both backends:
 
 * candidates are the entities documents are about, of the wanted type when one is asked
@@ -14,8 +14,8 @@ blocks the same documents on both backends:
 
 from __future__ import annotations
 
-from rolecall.graph import GraphVerdict, split_constraints
-from rolecall.query import Direction, RelationConstraint
+from rolecall import Direction, RelationConstraint
+from rolecall.backends import GraphVerdict, split_constraints
 
 from ._db import Database
 

@@ -12,25 +12,43 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from types import TracebackType
 from typing import Any
 
 import numpy as np
-from rolecall._progress import progress_bar
-from rolecall.backends.embedded.dense import DEFAULT_ANN_THRESHOLD
-from rolecall.backends.embedded.index import Index
-from rolecall.backends.embedded.lexical import positioned_tokens
-from rolecall.documents import Document, coerce_documents
-from rolecall.embedding.sentence import Embedder, checked_embedder, default_embedder
+from rolecall import (
+    AttributeFilter,
+    Entity,
+    Index,
+    KnowledgeGraph,
+    Operator,
+    Relation,
+    RelationConstraint,
+)
+from rolecall.backends import (
+    DEFAULT_ANN_THRESHOLD,
+    BoundedMemo,
+    DocLinks,
+    Document,
+    Embedder,
+    GraphVerdict,
+    checked_embedder,
+    coerce_documents,
+    default_embedder,
+    filters_key,
+    matches,
+    positioned_tokens,
+    progress_bar,
+    verdict_key,
+)
 from rolecall.errors import (
     BackendError,
     CorpusError,
+    DuplicateDocumentError,
     IndexNotFoundError,
     IndexVersionError,
     InvalidQueryError,
 )
-from rolecall.filters import matches
-from rolecall.graph import DocLinks, Entity, GraphVerdict, KnowledgeGraph, Relation
-from rolecall.query import AttributeFilter, Operator, RelationConstraint
 
 from ._db import SCHEMA_FORMAT, Database, schema_ddl
 from ._graph import graph_verdict
@@ -40,30 +58,29 @@ __all__ = ["PostgresIndex"]
 
 _EMBED_BATCH = 256
 _HNSW_INDEX = "rc_documents_embedding"
-_MEMO = 1024
+#: Memo sizes, the embedded `Index`'s: graph verdicts, attribute-filter results, links.
+_VERDICT_MEMO = 1024
+_PASSING_MEMO = 256
+_LINKS_MEMO = 65_536
 
 
 class _Links:
     """`links[ordinal]` read from the database on demand (explanations and exclusion evidence
-    ask for a few dozen candidates per search), remembered per index snapshot."""
+    ask for a few dozen candidates per search), remembered per index snapshot (a document's
+    links never change once loaded)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache: dict[int, DocLinks] = {}
+        self._memo: BoundedMemo[DocLinks] = BoundedMemo(_LINKS_MEMO)
 
     def __getitem__(self, ordinal: int, /) -> DocLinks:
-        hit = self._cache.get(ordinal)
-        if hit is None:
-            rows = self._db.rows(
-                "SELECT about, mentions FROM rc_documents WHERE ord = %s", (ordinal,)
-            )
-            if not rows:
-                raise BackendError(f"no document with ordinal {ordinal} in the index")
-            hit = DocLinks(about=list(rows[0][0]), mentions=dict(rows[0][1]))
-            if len(self._cache) >= 65_536:
-                self._cache.clear()
-            self._cache[ordinal] = hit
-        return hit
+        return self._memo.get(ordinal, lambda: self._read(ordinal))
+
+    def _read(self, ordinal: int) -> DocLinks:
+        rows = self._db.rows("SELECT about, mentions FROM rc_documents WHERE ord = %s", (ordinal,))
+        if not rows:
+            raise BackendError(f"no document with ordinal {ordinal} in the index")
+        return DocLinks(about=list(rows[0][0]), mentions=dict(rows[0][1]))
 
 
 class PostgresIndex:
@@ -78,6 +95,9 @@ class PostgresIndex:
     The graph (entities, aliases, types) and the metadata field list are read at `open`;
     call `refresh()` after another process rebuilt the index.  Documents added by other
     processes are searched as soon as their load commits.
+
+    `close()` (or leaving `with PostgresIndex.open(dsn) as index:`) closes the connection,
+    which the indexes returned by `add()` and `refresh()` share with this one.
     """
 
     def __init__(self, db: Database, *, embedder: Embedder | None = None) -> None:
@@ -99,12 +119,15 @@ class PostgresIndex:
         self.embedding_model = str(meta["embedding_model"])
         self._fields = set(meta.get("fields", []))
         self._kg = _read_graph(db, int(meta.get("min_mentions", 2)))
+        for declared in meta.get("relation_schema", []):  # what the relation names mean
+            self._kg.declare_relation(declared)
         self._lexical = PgLexical(db)
         self._dense = PgDense(db, ann=bool(db.value("SELECT to_regclass(%s) IS NOT NULL",
                                                     (_HNSW_INDEX,))))
         self._links = _Links(db)
-        self._verdicts: dict[Any, GraphVerdict] = {}
-        self._passing: dict[Any, frozenset[int]] = {}
+        # Keyed on the live generation too: another process's load changes the answers.
+        self._verdicts: BoundedMemo[GraphVerdict] = BoundedMemo(_VERDICT_MEMO)
+        self._passing: BoundedMemo[frozenset[int]] = BoundedMemo(_PASSING_MEMO)
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -113,7 +136,12 @@ class PostgresIndex:
         cls, dsn: str, *, schema: str = "rolecall", embedder: Embedder | None = None
     ) -> PostgresIndex:
         """Connect to the index in `schema` of the database at `dsn`."""
-        return cls(Database(dsn, schema), embedder=embedder)
+        db = Database(dsn, schema)
+        try:
+            return cls(db, embedder=embedder)
+        except BaseException:
+            db.close()
+            raise
 
     def refresh(self) -> PostgresIndex:
         """This index re-read (graph, fields, ANN) if another process changed it, else self."""
@@ -122,7 +150,24 @@ class PostgresIndex:
         return PostgresIndex(self._db, embedder=self._embedder)
 
     def close(self) -> None:
+        """Close the connection (shared with the indexes `add()` and `refresh()` returned).
+        Idempotent; a PostgresIndex is also a context manager."""
         self._db.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._db.closed
+
+    def __enter__(self) -> PostgresIndex:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def _meta(self) -> dict[str, Any]:
         return dict(self._db.rows("SELECT key, value FROM rc_meta"))
@@ -176,43 +221,35 @@ class PostgresIndex:
         self, target_type: str | None, relations: list[tuple[RelationConstraint, str]]
     ) -> GraphVerdict:
         """The verdict from recursive CTEs (see `_graph`), memoised until the data changes."""
-        key = (self._live_generation(), target_type,
-               tuple((rc.model_dump_json(), o) for rc, o in relations))
-        verdict = self._verdicts.get(key)
-        if verdict is None:
-            if len(self._verdicts) >= _MEMO:
-                self._verdicts.pop(next(iter(self._verdicts)))
-            verdict = graph_verdict(self._db, target_type, relations)
-            self._verdicts[key] = verdict
-        return verdict
+        return self._verdicts.get(
+            (self._live_generation(), verdict_key(target_type, relations)),
+            lambda: graph_verdict(self._db, target_type, relations),
+        )
 
     def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
         """Ordinals whose metadata satisfies every filter.  SQL narrows to documents holding
-        the field; the comparison itself is rolecall's (`rolecall.filters.matches`), so
+        the field; the comparison itself is rolecall's (`rolecall.backends.matches`), so
         case-folding and number/string coercion are exactly the embedded backend's."""
-        key = (self._live_generation(), tuple(f.model_dump_json() for f in filters))
-        hit = self._passing.get(key)
-        if hit is None:
-            result: set[int] | None = None
-            for flt in filters:
-                if flt.op == Operator.NE:  # a document without the field passes `ne`
-                    rows = self._db.rows(
-                        "SELECT ord, metadata ? %(f)s, metadata -> %(f)s FROM rc_documents",
-                        {"f": flt.field},
-                    )
-                else:
-                    rows = self._db.rows(
-                        "SELECT ord, true, metadata -> %(f)s FROM rc_documents "
-                        "WHERE metadata ? %(f)s", {"f": flt.field},
-                    )
-                ok = {int(o) for o, has, v in rows
-                      if matches({flt.field: v} if has else {}, flt)}
-                result = ok if result is None else result & ok
-            hit = frozenset(result or ())
-            if len(self._passing) >= 256:
-                self._passing.pop(next(iter(self._passing)))
-            self._passing[key] = hit
-        return set(hit)
+        return set(self._passing.get(
+            (self._live_generation(), filters_key(filters)), lambda: self._passing_now(filters)
+        ))
+
+    def _passing_now(self, filters: Sequence[AttributeFilter]) -> frozenset[int]:
+        result: set[int] | None = None
+        for flt in filters:
+            if flt.op == Operator.NE:  # a document without the field passes `ne`
+                rows = self._db.rows(
+                    "SELECT ord, metadata ? %(f)s, metadata -> %(f)s FROM rc_documents",
+                    {"f": flt.field},
+                )
+            else:
+                rows = self._db.rows(
+                    "SELECT ord, true, metadata -> %(f)s FROM rc_documents "
+                    "WHERE metadata ? %(f)s", {"f": flt.field},
+                )
+            ok = {int(o) for o, has, v in rows if matches({flt.field: v} if has else {}, flt)}
+            result = ok if result is None else result & ok
+        return frozenset(result or ())
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -235,40 +272,14 @@ class PostgresIndex:
         embedder = embedder or default_embedder()
         kg = kg or KnowledgeGraph()
         db = Database(dsn, schema)
-        prepared = _prepare(docs, kg, embedder, progress, vectors=_vectors)
-        from psycopg import sql
-
-        with db.transaction() as conn:
-            _writer_lock(conn, schema)
-            exists = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,)
-            ).fetchone()[0]
-            if exists and not _is_rolecall_schema(db, schema):
-                # A rebuild drops the schema; never drop one rolecall did not create.
-                raise InvalidQueryError(
-                    f"schema {schema!r} exists and is not a rolecall index; pass another "
-                    "schema= or drop it yourself"
-                )
-            try:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            except Exception as exc:
-                raise BackendError(
-                    f"cannot enable pgvector ({exc}); a database owner must run "
-                    "CREATE EXTENSION vector once, or install pgvector on the server"
-                ) from None
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-            for ddl in schema_ddl(embedder.dim):
-                conn.execute(ddl)  # constant DDL; the dimension is a checked int
-            _write_graph(conn, kg)
-            _set_meta(conn, {
-                "format": SCHEMA_FORMAT, "generation": 0, "count": 0, "title_tokens": 0,
-                "body_tokens": 0, "fields": [], "embedding_model": embedder.name,
-                "dim": embedder.dim, "min_mentions": kg.min_mentions,
-            })
-            _append(conn, prepared, ann_threshold, progress)
-        _vacuum(db)
-        return cls(db, embedder=embedder)
+        try:
+            prepared = _prepare(docs, kg, embedder, progress, vectors=_vectors)
+            _replace_schema(db, kg, embedder, prepared, ann_threshold, progress)
+            _vacuum(db)
+            return cls(db, embedder=embedder)
+        except BaseException:
+            db.close()
+            raise
 
     @classmethod
     def copy_from(
@@ -302,10 +313,7 @@ class PostgresIndex:
             "SELECT id FROM rc_documents WHERE id = ANY(%s)", ([d.id for d in docs],)
         )]
         if dupes:
-            raise InvalidQueryError(
-                f"{len(dupes)} document ids already indexed (e.g. {dupes[0]!r}); "
-                "rebuild the index to replace documents"
-            )
+            raise DuplicateDocumentError(dupes)
         prepared = _prepare(docs, self.kg, self.embedder, progress)
         with self._db.transaction() as conn:
             _writer_lock(conn, self._db.schema)
@@ -387,6 +395,50 @@ def _prepare(
                 out.rows[start + j].append(vector_literal(vec))
             advance(len(batch))
     return out
+
+
+def _replace_schema(
+    db: Database,
+    kg: KnowledgeGraph,
+    embedder: Embedder,
+    prepared: _Prepared,
+    ann_threshold: int,
+    progress: bool,
+) -> None:
+    """Drop and recreate the index's schema, then load it: one transaction."""
+    from psycopg import sql
+
+    schema = db.schema
+    with db.transaction() as conn:
+        _writer_lock(conn, schema)
+        exists = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,)
+        ).fetchone()[0]
+        if exists and not _is_rolecall_schema(db, schema):
+            # A rebuild drops the schema; never drop one rolecall did not create.
+            raise InvalidQueryError(
+                f"schema {schema!r} exists and is not a rolecall index; pass another "
+                "schema= or drop it yourself"
+            )
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except Exception as exc:
+            raise BackendError(
+                f"cannot enable pgvector ({exc}); a database owner must run "
+                "CREATE EXTENSION vector once, or install pgvector on the server"
+            ) from None
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        for ddl in schema_ddl(embedder.dim):
+            conn.execute(ddl)  # constant DDL; the dimension is a checked int
+        _write_graph(conn, kg)
+        _set_meta(conn, {
+            "format": SCHEMA_FORMAT, "generation": 0, "count": 0, "title_tokens": 0,
+            "body_tokens": 0, "fields": [], "embedding_model": embedder.name,
+            "dim": embedder.dim, "min_mentions": kg.min_mentions,
+            "relation_schema": [t.model_dump(exclude_defaults=True) for t in kg.schema.values()],
+        })
+        _append(conn, prepared, ann_threshold, progress)
 
 
 def _check_schema_name(schema: str) -> None:

@@ -22,8 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from rolecall.backends.embedded.lexical import analyze, positioned_tokens
-from rolecall.backends.filter_plan import plan_filters
+from rolecall.backends import analyze, plan_filters, positioned_tokens
 
 from ._db import Database
 
@@ -36,7 +35,7 @@ _B = 0.75
 #: tsvector positions run 1..16383; later words share the last position.
 _MAX_POS = 16_383
 # The embedded dense leg's filter strategy, mirrored so both backends return the same hits
-# (the lexical one is shared: rolecall.backends.filter_plan):
+# (the lexical one is shared: rolecall.backends.plan_filters):
 #: allowed sets up to this size are scored exactly even when an HNSW index exists;
 _ANN_EXACT_MAX = 2_048
 #: from this share of allowed documents on, HNSW results are filtered afterwards (legs/dense.py).
