@@ -31,11 +31,15 @@ from rolecall.backends import (
     DocLinks,
     Document,
     Embedder,
+    FieldLink,
     GraphVerdict,
+    LinkReport,
     checked_embedder,
+    checked_link_fields,
     coerce_documents,
     default_embedder,
     filters_key,
+    link_document,
     matches,
     positioned_tokens,
     progress_bar,
@@ -118,6 +122,10 @@ class PostgresIndex:
         self.generation = int(meta["generation"])
         self.embedding_model = str(meta["embedding_model"])
         self._fields = set(meta.get("fields", []))
+        # Absent from schemas loaded before link fields existed: no fields, no report.
+        self._link_fields: tuple[str, ...] = tuple(meta.get("link_fields", []))
+        report = meta.get("link_report")
+        self._link_report = LinkReport.from_json(report) if report is not None else None
         self._kg = _read_graph(db, int(meta.get("min_mentions", 2)))
         for declared in meta.get("relation_schema", []):  # what the relation names mean
             self._kg.declare_relation(declared)
@@ -214,6 +222,17 @@ class PostgresIndex:
     def metadata_fields(self) -> set[str]:
         return self._fields
 
+    @property
+    def link_fields(self) -> tuple[str, ...]:
+        """The metadata fields that link documents to entities (`add` links by them too)."""
+        return self._link_fields
+
+    @property
+    def link_report(self) -> LinkReport | None:
+        """How the documents were linked (as `Index.link_report`); None for a schema
+        loaded before reports existed, whose counts were never taken."""
+        return self._link_report
+
     def _live_generation(self) -> int:
         return int(self._db.meta("generation", 0))
 
@@ -264,16 +283,20 @@ class PostgresIndex:
         embedder: Embedder | None = None,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
         progress: bool = True,
+        link_fields: str | Sequence[str] = (),
         _vectors: np.ndarray | None = None,
     ) -> PostgresIndex:
-        """Create (or atomically replace) the index in `schema`: tables, graph, documents."""
+        """Create (or atomically replace) the index in `schema`: tables, graph, documents.
+        `link_fields` link documents to entities by metadata values, as `Index.build`."""
         _check_schema_name(schema)
         docs = coerce_documents(documents)
         embedder = embedder or default_embedder()
         kg = kg or KnowledgeGraph()
+        fields = checked_link_fields(link_fields, kg)
         db = Database(dsn, schema)
         try:
-            prepared = _prepare(docs, kg, embedder, progress, vectors=_vectors)
+            prepared = _prepare(docs, kg, embedder, progress, vectors=_vectors,
+                                link_fields=fields)
             _replace_schema(db, kg, embedder, prepared, ann_threshold, progress)
             _vacuum(db)
             return cls(db, embedder=embedder)
@@ -290,14 +313,17 @@ class PostgresIndex:
         schema: str = "rolecall",
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
         progress: bool = True,
+        link_fields: str | Sequence[str] | None = None,
     ) -> PostgresIndex:
         """Move an embedded index into PostgreSQL: its documents, graph and embeddings (not
-        recomputed), so the two search alike from the first query."""
+        recomputed), so the two search alike from the first query.  Documents are linked by
+        the index's own link fields unless `link_fields` says otherwise."""
         docs = [index.document(i) for i in range(len(index))]
         vectors = np.asarray(index.dense.vectors)
         return cls.build(
             dsn, docs, kg=index.kg, schema=schema, embedder=index.embedder,
             ann_threshold=ann_threshold, progress=progress, _vectors=vectors,
+            link_fields=index.link_fields if link_fields is None else link_fields,
         )
 
     def add(
@@ -314,7 +340,8 @@ class PostgresIndex:
         )]
         if dupes:
             raise DuplicateDocumentError(dupes)
-        prepared = _prepare(docs, self.kg, self.embedder, progress)
+        prepared = _prepare(docs, self.kg, self.embedder, progress,
+                            link_fields=self._link_fields)
         with self._db.transaction() as conn:
             _writer_lock(conn, self._db.schema)
             _append(conn, prepared, ann_threshold, progress)
@@ -328,7 +355,7 @@ class PostgresIndex:
 class _Prepared:
     """Documents analysed, linked and embedded: everything but the ordinals."""
 
-    def __init__(self) -> None:
+    def __init__(self, link_fields: tuple[str, ...]) -> None:
         self.rows: list[list[Any]] = []
         self.about: list[tuple[str, int]] = []  # (entity, position in this batch)
         # (term, position in this batch, tf title, tf body, title norm, body norm)
@@ -337,6 +364,7 @@ class _Prepared:
         self.title_tokens = 0
         self.body_tokens = 0
         self.fields: set[str] = set()
+        self.report = LinkReport(fields=list(link_fields))
 
 
 def _check_text(doc: Document) -> None:
@@ -354,8 +382,10 @@ def _prepare(
     progress: bool,
     *,
     vectors: np.ndarray | None = None,
+    link_fields: tuple[str, ...] = (),
 ) -> _Prepared:
-    out = _Prepared()
+    out = _Prepared(link_fields)
+    memo: dict[tuple[str, str], FieldLink] = {}  # a corpus repeats its field values
     with progress_bar("analysing and linking", total=len(docs), enabled=progress) as advance:
         for i, doc in enumerate(docs):
             _check_text(doc)
@@ -365,10 +395,9 @@ def _prepare(
                 df = out.df.setdefault(term, [0, 0])
                 df[0] += term in tf_t
                 df[1] += term in tf_b
-            explicit = doc.metadata.get("entities", [])
-            if isinstance(explicit, str):
-                explicit = [explicit]
-            links = kg.link(doc.text, doc.title, explicit) if len(kg) else DocLinks()
+            # The embedded Index's linking (explicit ids, link fields, else text), shared.
+            links, field_links = link_document(doc, kg, link_fields, memo=memo)
+            out.report.record(doc.metadata, kg, links, field_links)
             out.about += [(e, i) for e in links.about]
             out.title_tokens += len(title)
             out.body_tokens += len(body)
@@ -437,6 +466,8 @@ def _replace_schema(
             "body_tokens": 0, "fields": [], "embedding_model": embedder.name,
             "dim": embedder.dim, "min_mentions": kg.min_mentions,
             "relation_schema": [t.model_dump(exclude_defaults=True) for t in kg.schema.values()],
+            "link_fields": prepared.report.fields,
+            "link_report": LinkReport(fields=prepared.report.fields).to_json(),
         })
         _append(conn, prepared, ann_threshold, progress)
 
@@ -501,13 +532,19 @@ def _append(conn: Any, prepared: _Prepared, ann_threshold: int, progress: bool) 
             "df_body = rc_terms.df_body + excluded.df_body"
         )
     count = base + len(prepared.rows)
-    _set_meta(conn, {
+    values: dict[str, Any] = {
         "count": count,
         "generation": int(meta.get("generation", 0)) + 1,
         "title_tokens": int(meta.get("title_tokens", 0)) + prepared.title_tokens,
         "body_tokens": int(meta.get("body_tokens", 0)) + prepared.body_tokens,
         "fields": sorted(set(meta.get("fields", [])) | prepared.fields),
-    })
+    }
+    if meta.get("link_report") is not None:
+        # Absent: a schema loaded before reports existed; a report of only the new
+        # documents would pass for the whole index, so none is kept.
+        old = LinkReport.from_json(meta["link_report"])
+        values["link_report"] = old.merged(prepared.report).to_json()
+    _set_meta(conn, values)
     has_ann = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_HNSW_INDEX,)).fetchone()[0]
     if count >= ann_threshold and not has_ann:
         # The embedded backend's HNSW parameters (M 16, ef_construction 200).

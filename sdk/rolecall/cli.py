@@ -22,14 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    ix = sub.add_parser("index", help="build (or atomically rebuild) an index from a corpus")
-    ix.add_argument("corpus", help="corpus.jsonl (BEIR or rolecall form) or a BEIR folder")
-    ix.add_argument("--out", required=True, help="index directory, or a PostgreSQL DSN "
-                    "(postgresql://…; needs rolecall[postgres])")
-    ix.add_argument("--schema", default="rolecall", help="PostgreSQL schema (with a DSN)")
-    ix.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files (.jsonl/.csv/.tsv)")
-    ix.add_argument("--add", action="store_true", help="add to the existing index instead")
-    ix.add_argument("--no-progress", action="store_true")
+    _index_parser(sub)
 
     se = sub.add_parser("search", help="search an index")
     se.add_argument("index", help="index directory or PostgreSQL DSN (postgresql://…)")
@@ -49,6 +42,31 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--threads", type=int, default=int(os.environ.get("ROLECALL_LLM_THREADS", 2)))
     llm_sub.add_parser("status", help="is the local server up? which rewriter would be used?")
 
+    _eval_parser(sub)
+
+    de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
+    de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
+    de.add_argument("-k", type=int, default=5)
+    return p
+
+
+def _index_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`rolecall index`'s options (a function of its own: `_parser` stays readable)."""
+    ix = sub.add_parser("index", help="build (or atomically rebuild) an index from a corpus")
+    ix.add_argument("corpus", help="corpus.jsonl (BEIR or rolecall form) or a BEIR folder")
+    ix.add_argument("--out", required=True, help="index directory, or a PostgreSQL DSN "
+                    "(postgresql://…; needs rolecall[postgres])")
+    ix.add_argument("--schema", default="rolecall", help="PostgreSQL schema (with a DSN)")
+    ix.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files (.jsonl/.csv/.tsv)")
+    ix.add_argument("--link-field", action="append", default=[], dest="link_fields",
+                    metavar="FIELD", help="a metadata field whose values name what a document "
+                    "is about (drug: \"Sertraline\"), linked to the --kg entities; repeatable")
+    ix.add_argument("--add", action="store_true", help="add to the existing index instead")
+    ix.add_argument("--no-progress", action="store_true")
+
+
+def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`rolecall eval`'s options."""
     ev = sub.add_parser("eval", help="systems side by side on a BEIR-layout data set")
     ev.add_argument("data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     ev.add_argument("--split", default="test")
@@ -56,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--index", help="index directory (default .rolecall/eval/<name>)")
     ev.add_argument("--rebuild", action="store_true")
     ev.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files, as for index")
+    ev.add_argument("--link-field", action="append", default=[], dest="link_fields",
+                    metavar="FIELD", help="metadata field linking documents to --kg entities, "
+                    "as for index; repeatable")
     ev.add_argument("--systems", default="bm25,dense,hybrid,rules,rules-hard,llm",
                     help="comma-separated; see --list")
     ev.add_argument("--ablations", action="store_true", help="add the ablation systems")
@@ -73,11 +94,6 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--markdown", help="also write the report as a markdown table here")
     ev.add_argument("--run", help="also write every system's ranking in TREC run format here")
     ev.add_argument("--no-progress", action="store_true")
-
-    de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
-    de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
-    de.add_argument("-k", type=int, default=5)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,9 +161,10 @@ def _index(args: argparse.Namespace) -> int:
     docs = list(read_corpus(args.corpus))
     if not docs:
         raise CorpusError("the corpus holds no documents; nothing was indexed", path=args.corpus)
-    if args.add and args.kg:
-        print("rolecall: error: --kg cannot change an existing index's graph; rebuild",
-              file=sys.stderr)
+    if args.add and (args.kg or args.link_fields):
+        # An add links new documents by the graph and fields the index was built with.
+        print("rolecall: error: --kg and --link-field cannot change an existing index's graph "
+              "or link fields; rebuild", file=sys.stderr)
         return 2
     kg = KnowledgeGraph.load(args.kg) if args.kg else None
     progress = not args.no_progress
@@ -156,7 +173,8 @@ def _index(args: argparse.Namespace) -> int:
         if args.add:
             pindex = pg.open(args.out, schema=args.schema).add(docs, progress=progress)
         else:
-            pindex = pg.build(args.out, docs, kg=kg, schema=args.schema, progress=progress)
+            pindex = pg.build(args.out, docs, kg=kg, schema=args.schema, progress=progress,
+                              link_fields=args.link_fields)
         dt = time.perf_counter() - t
         print(
             f"indexed {len(docs)} documents in {dt:.1f}s ({len(docs) / max(dt, 1e-9):.0f} "
@@ -164,11 +182,14 @@ def _index(args: argparse.Namespace) -> int:
             f"{len(pindex.kg.entities)} entities, {len(pindex.kg.relations)} relations"
             + (", HNSW" if pindex.dense.ann else "")
         )
+        if pindex.link_report is not None and len(pindex.kg):
+            print(pindex.link_report.summary())
         return 0
     if args.add:
         index = Index.open(args.out).add(docs, progress=progress)
     else:
-        index = Index.build(args.out, docs, kg=kg, progress=progress)
+        index = Index.build(args.out, docs, kg=kg, progress=progress,
+                            link_fields=args.link_fields)
     dt = time.perf_counter() - t
     m = index.manifest
     print(
@@ -177,6 +198,9 @@ def _index(args: argparse.Namespace) -> int:
         f"{m.entities} entities, {m.relations} relations, model {m.embedding_model}"
         + (", HNSW" if m.ann else "")
     )
+    if m.entities:
+        # Counted, never dropped: the documents the graph cannot judge are said up front.
+        print(index.link_report.summary())
     return 0
 
 
@@ -238,21 +262,30 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
-    """The cached index of the data set when it holds its documents, else a new build."""
+    """The cached index of the data set when it holds its documents and was built with the
+    same graph and link fields, else a new build."""
     from .backends.embedded.index import Index
     from .errors import RolecallError
     from .graph import KnowledgeGraph
 
     path = Path(args.index or Path(".rolecall") / "eval" / ds.name)
+    kg = KnowledgeGraph.load(args.kg) if args.kg else None
     if not args.rebuild:
+        index: Index | None
         try:
             index = Index.open(path)
-            if len(index) == len(ds.documents):
-                return index
         except RolecallError:
-            pass
-    kg = KnowledgeGraph.load(args.kg) if args.kg else None
-    return Index.build(path, ds.documents, kg=kg, progress=not args.no_progress)
+            index = None
+        if index is not None and len(index) == len(ds.documents):
+            # Same documents is not enough: results depend on the graph and link fields too.
+            if index.built_with(kg, args.link_fields):
+                return index
+            print(f"rebuilding {path}: it was built with another graph or link fields",
+                  file=sys.stderr)
+        if index is not None:
+            index.close()
+    return Index.build(path, ds.documents, kg=kg, progress=not args.no_progress,
+                       link_fields=args.link_fields)
 
 
 def _committed(folder: Path, name: str) -> str | None:

@@ -100,10 +100,13 @@ class Retriever:
         kg: KnowledgeGraph | None = None,
         embedder: Embedder | None = None,
         progress: bool = True,
+        link_fields: str | Sequence[str] = (),
         **kwargs: Any,
     ) -> Retriever:
-        """Build (or atomically rebuild) an index at `path` and open it."""
-        index = Index.build(path, documents, kg=kg, embedder=embedder, progress=progress)
+        """Build (or atomically rebuild) an index at `path` and open it (`link_fields`: the
+        metadata fields that link documents to entities, see `Index.build`)."""
+        index = Index.build(path, documents, kg=kg, embedder=embedder, progress=progress,
+                            link_fields=link_fields)
         return cls(index, **kwargs)
 
     def add(self, documents: Iterable[Document | dict[str, Any]], *, progress: bool = True) -> None:

@@ -20,6 +20,7 @@ from ..documents import Document, coerce_documents
 from ..embedding.sentence import Embedder, checked_embedder, default_embedder
 from ..filters import matches, matches_all
 from ..graph import DocLinks, GraphVerdict, invert_links, split_constraints
+from ..linking import FieldLink, LinkReport, checked_link_fields, link_document
 from .embedded.dense import DEFAULT_ANN_THRESHOLD
 from .embedded.lexical import analyze, positioned_tokens
 from .filter_plan import FilterPlan, plan_filters
@@ -36,15 +37,19 @@ __all__ = [
     "DocLinks",
     "Document",
     "Embedder",
+    "FieldLink",
     "FilterPlan",
     "GraphVerdict",
     "LexicalLeg",
+    "LinkReport",
     "LinksView",
     "analyze",
     "checked_embedder",
+    "checked_link_fields",
     "coerce_documents",
     "default_embedder",
     "invert_links",
+    "link_document",
     "matches",
     "matches_all",
     "plan_filters",

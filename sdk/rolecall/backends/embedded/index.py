@@ -24,8 +24,10 @@ generation live.  The previous generation is kept for readers still holding it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -56,12 +58,13 @@ from ...errors import (
 )
 from ...filters import matches_all
 from ...graph import DocLinks, GraphVerdict, KnowledgeGraph, invert_links
+from ...linking import FieldLink, LinkReport, checked_link_fields, link_document
 from ...query import AttributeFilter, RelationConstraint
 from ..memo import BoundedMemo, filters_key, verdict_key
 from .dense import DEFAULT_ANN_THRESHOLD, DenseIndex
 from .lexical import LexicalIndex
 
-__all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest"]
+__all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest", "kg_digest"]
 
 INDEX_FORMAT_VERSION = 1
 _CURRENT = "CURRENT"
@@ -85,6 +88,13 @@ class Manifest:
     entities: int
     relations: int
     created: float
+    # Optional, so that manifests written before they existed still open (as the defaults).
+    #: metadata fields whose values link documents to entities (`Index.build(link_fields=)`)
+    link_fields: tuple[str, ...] = ()
+    #: sha256 of the graph the index was built with (`kg_digest`); "" before it was recorded
+    kg_digest: str = ""
+    #: how the documents were linked (`LinkReport.to_json`); None before reports existed
+    link_report: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:
@@ -102,12 +112,22 @@ class Manifest:
                 f"{INDEX_FORMAT_VERSION}; rebuild it with `rolecall index`"
             )
         try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+            values = {f.name: data[f.name] if f.default is dataclasses.MISSING
+                      else data.get(f.name, f.default) for f in dataclasses.fields(cls)}
+            values["link_fields"] = tuple(values["link_fields"])
+            return cls(**values)
         except (KeyError, TypeError) as exc:
             raise IndexCorruptError(f"manifest lacks {exc}; rebuild the index", path=path)
 
     def write(self, directory: Path) -> None:
         _write_atomic(directory / "manifest.json", json.dumps(self.__dict__, indent=2))
+
+
+def kg_digest(kg: KnowledgeGraph) -> str:
+    """A fingerprint of a graph (entities, relations, schema), to tell whether an index was
+    built with the graph at hand (`Index.built_with`)."""
+    text = json.dumps(kg.to_json(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -246,8 +266,9 @@ class Index:
             )
         self._ord = {doc_id: i for i, doc_id in enumerate(self.ids)}
         self.kg = KnowledgeGraph.from_json(_read_json(directory / "kg.json"))
-        self.links = _read_links(directory / "links.jsonl", m.count)
+        self.links, self._field_links = _read_links(directory / "links.jsonl", m.count)
         self.entity_docs = invert_links(self.links)
+        self._link_report: LinkReport | None = None
         self._metadata: list[dict[str, Any]] | None = None
         # Everything a reader needs is read or opened now: a writer may delete this
         # generation once two newer ones exist, and open descriptors and memory maps outlive
@@ -362,6 +383,37 @@ class Index:
         """Metadata keys in use (`entities` excluded: it is the graph's), from fields.json."""
         return self._fields
 
+    # -- linking -------------------------------------------------------------------------------
+
+    @property
+    def link_fields(self) -> tuple[str, ...]:
+        """The metadata fields that link documents to entities (`add` links by them too)."""
+        return self.manifest.link_fields
+
+    def field_links(self, ordinal: int) -> list[FieldLink]:
+        """How a document's link-field values were linked (or why not): field, value,
+        entity, method (exact / alias / fuzzy, or the reason it was refused), confidence."""
+        return list(self._field_links.get(ordinal, ()))
+
+    @property
+    def link_report(self) -> LinkReport:
+        """How the documents were linked: by field, by explicit ids, by text, unlinked, and
+        each link field's values not linked (with examples).  An index written before
+        reports existed gets one derived from its links and metadata."""
+        if self._link_report is None:
+            data = self.manifest.link_report
+            self._link_report = (LinkReport.from_json(data) if data is not None else
+                                 LinkReport.of_links(self.kg, self.links, self.metadata()))
+        return self._link_report
+
+    def built_with(self, kg: KnowledgeGraph | None, link_fields: Sequence[str] = ()) -> bool:
+        """Whether this index was built with this graph and these link fields (a cache of
+        an index, as `rolecall eval` keeps, is stale otherwise)."""
+        digest = self.manifest.kg_digest or kg_digest(self.kg)
+        fields = (link_fields,) if isinstance(link_fields, str) else tuple(link_fields)
+        return (tuple(dict.fromkeys(fields)) == self.manifest.link_fields
+                and digest == kg_digest(kg or KnowledgeGraph()))
+
     def graph_verdict(
         self, target_type: str | None, relations: list[tuple[RelationConstraint, str]]
     ) -> GraphVerdict:
@@ -393,10 +445,19 @@ class Index:
         embedder: Embedder | None = None,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
         progress: bool = True,
+        link_fields: str | Sequence[str] = (),
     ) -> Index:
-        """Build an index from documents and replace whatever lives at `root`, atomically."""
+        """Build an index from documents and replace whatever lives at `root`, atomically.
+
+        `link_fields` names metadata fields whose values say what a document is about
+        (`drug: "Sertraline"`): each value is looked up in `kg` and, when it matches one
+        entity (exact, alias, or fuzzy at `rolecall.linking.FUZZY_THRESHOLD`), links the
+        document to it like an id in `metadata["entities"]`.  `link_report` counts what
+        linked and what did not; `add` links new documents by the same fields."""
         root = Path(root)
         check_integer("ann_threshold", ann_threshold, 1, 10**12)
+        kg = kg or KnowledgeGraph()
+        fields = checked_link_fields(link_fields, kg)
         docs = coerce_documents(documents)
         if not docs:
             raise CorpusError(
@@ -406,8 +467,8 @@ class Index:
         embedder = embedder or default_embedder()
         with _writer_lock(root):
             _write_and_publish(
-                root, previous=None, docs=docs, kg=kg or KnowledgeGraph(), embedder=embedder,
-                ann_threshold=ann_threshold, progress=progress,
+                root, previous=None, docs=docs, kg=kg, embedder=embedder,
+                ann_threshold=ann_threshold, progress=progress, link_fields=fields,
             )
         return cls.open(root, embedder=embedder)
 
@@ -422,7 +483,8 @@ class Index:
         there is nothing to add: no generation is written for nothing).
 
         Ids already in the index are rejected (use a rebuild to replace documents): silently
-        overwriting one would change results for readers without a trace.
+        overwriting one would change results for readers without a trace.  New documents
+        are linked by the link fields the index was built with.
         """
         check_integer("ann_threshold", ann_threshold, 1, 10**12)
         docs = coerce_documents(documents)
@@ -436,6 +498,7 @@ class Index:
             _write_and_publish(
                 self.root, previous=latest, docs=docs, kg=latest.kg,
                 embedder=latest.embedder, ann_threshold=ann_threshold, progress=progress,
+                link_fields=latest.link_fields,
             )
         return Index.open(self.root, embedder=self._embedder)
 
@@ -449,6 +512,7 @@ def _write_and_publish(
     embedder: Embedder,
     ann_threshold: int,
     progress: bool,
+    link_fields: tuple[str, ...],
 ) -> None:
     """Write a complete generation in a temporary folder, then publish it (we hold the
     writer lock).  A failure part-way (disk full, a file-size limit) removes the temporary
@@ -460,6 +524,7 @@ def _write_and_publish(
         _write_generation(
             tmp, previous=previous, new_docs=docs, kg=kg, embedder=embedder,
             ann_threshold=ann_threshold, progress=progress, generation=_next_generation(root),
+            link_fields=link_fields,
         )
         _publish(root, tmp)
     except OSError as exc:
@@ -510,20 +575,26 @@ def _generation_dir(root: Path) -> Path:
     return directory
 
 
-def _read_links(path: Path, count: int) -> list[DocLinks]:
+def _read_links(path: Path, count: int) -> tuple[list[DocLinks], dict[int, list[FieldLink]]]:
+    """Each document's links, and the field links of those that have some (a line's
+    optional `fields`: absent from indexes built without link fields)."""
     links: list[DocLinks] = []
+    by_field: dict[int, list[FieldLink]] = {}
     try:
         with path.open("r", encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 try:
-                    links.append(DocLinks.from_json(json.loads(line)))
-                except (json.JSONDecodeError, AttributeError) as exc:
+                    data = json.loads(line)
+                    links.append(DocLinks.from_json(data))
+                    if data.get("fields"):
+                        by_field[lineno - 1] = [FieldLink.from_json(f) for f in data["fields"]]
+                except (json.JSONDecodeError, AttributeError, KeyError, TypeError) as exc:
                     raise IndexCorruptError(f"line {lineno} unreadable ({exc}); rebuild", path=path)
     except FileNotFoundError:
         raise IndexCorruptError("file is missing; rebuild the index", path=path)
     if len(links) != count:
         raise IndexCorruptError(f"{len(links)} lines, expected {count}; rebuild", path=path)
-    return links
+    return links, by_field
 
 
 def _generations(root: Path) -> list[Path]:
@@ -570,6 +641,7 @@ def _write_generation(
     ann_threshold: int,
     progress: bool,
     generation: int,
+    link_fields: tuple[str, ...],
 ) -> None:
     """Write one complete generation into `out` (a private temporary folder): documents,
     lexical, dense, graph and links, then the manifest that makes it an index."""
@@ -577,7 +649,9 @@ def _write_generation(
     _write_lexical(out, previous, new_docs, progress)
     vectors = _embed_all(previous, new_docs, embedder, progress)
     ann = DenseIndex.save(out, vectors, ann_threshold=ann_threshold)
-    _write_links(out, previous, new_docs, kg, progress)
+    report = _write_links(out, previous, new_docs, kg, link_fields, progress)
+    if previous is not None:
+        report = previous.link_report.merged(report)
     Manifest(
         format_version=INDEX_FORMAT_VERSION,
         generation=generation,
@@ -588,6 +662,9 @@ def _write_generation(
         entities=len(kg.entities),
         relations=len(kg.relations),
         created=time.time(),
+        link_fields=link_fields,
+        kg_digest=kg_digest(kg),
+        link_report=report.to_json(),
     ).write(out)
 
 
@@ -653,23 +730,27 @@ def _embed_all(
 
 def _write_links(
     out: Path, previous: Index | None, new_docs: Sequence[Document], kg: KnowledgeGraph,
-    progress: bool,
-) -> None:
-    """The graph, and each new document's entity links (its explicit `entities` metadata
-    and the names the graph finds in its text)."""
+    link_fields: tuple[str, ...], progress: bool,
+) -> LinkReport:
+    """The graph, and each new document's entity links (its explicit `entities` metadata,
+    the values of the link fields, else the names the graph finds in its text), counted."""
     (out / "kg.json").write_text(json.dumps(kg.to_json()), "utf-8")
     if previous is not None:
         shutil.copyfile(previous.directory / "links.jsonl", out / "links.jsonl")
+    report = LinkReport(fields=list(link_fields))
+    memo: dict[tuple[str, str], FieldLink] = {}
     with (out / "links.jsonl").open("a", encoding="utf-8") as links_fh, progress_bar(
         "linking entities", total=len(new_docs), enabled=progress and len(kg) > 0
     ) as advance:
         for doc in new_docs:
-            explicit = doc.metadata.get("entities", [])
-            if isinstance(explicit, str):
-                explicit = [explicit]
-            links = kg.link(doc.text, doc.title, explicit) if len(kg) else DocLinks()
-            links_fh.write(json.dumps(links.to_json()) + "\n")
+            links, field_links = link_document(doc, kg, link_fields, memo=memo)
+            report.record(doc.metadata, kg, links, field_links)
+            line = links.to_json()
+            if field_links:  # only with link fields: other indexes' lines stay as they were
+                line["fields"] = [fl.to_json() for fl in field_links]
+            links_fh.write(json.dumps(line) + "\n")
             advance(1)
+    return report
 
 
 def _link_or_copy(src: str, dst: str) -> None:
