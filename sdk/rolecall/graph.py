@@ -10,9 +10,11 @@ It does three things for a search:
 
 Semantics, chosen so that a role is never confused with an association:
 
-* A document is *about* the entities of its metadata; without metadata, the entities named in
-  its title plus those mentioned at least `min_mentions` times.  Only entities a document is
-  about answer relation constraints; a passing mention never does.
+* A document is *about* the entities of its metadata; without metadata, the entities it
+  names where a text states its subject — its title, or, when the title names none, the
+  first sentence of a short text (at most `short_doc_words` words) — plus those it mentions
+  at least `min_mentions` times.  Only entities a document is about answer relation
+  constraints; a passing mention never does.
 * `x` has type `T` when `T` is `x`'s type, or `T` is an ancestor of `x` or of its type on is-a.
 * `s -r-> o` holds for a constraint on `o` when `s` (or an is-a ancestor of `s`: properties
   are inherited) reaches `o` or an is-a descendant of `o` (a headache is a pain) by at most
@@ -21,30 +23,48 @@ Semantics, chosen so that a role is never confused with an association:
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
+import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ._confusables import fold_confusables
-from ._jsonl import read_jsonl, read_lines
+from ._kg_files import (
+    DroppedAlias,
+    FileReport,
+    LoadReport,
+    ParsedFile,
+    SkippedRow,
+    generic_form,
+    read_kg_file,
+)
 from .errors import KnowledgeGraphError
 from .explain import ConstraintCheck
 from .query import Direction, Polarity, RelationConstraint
 
 __all__ = [
-    "DocLinks", "Entity", "GraphVerdict", "KnowledgeGraph", "Relation", "RelationType",
-    "normalize", "split_constraints",
+    "SHORT_DOC_WORDS", "DocLinks", "DroppedAlias", "Entity", "FileReport", "GraphVerdict",
+    "KnowledgeGraph", "LoadReport", "Relation", "RelationType", "SkippedRow", "normalize",
+    "split_constraints",
 ]
 
 _WS = re.compile(r"\s+")
+
+#: A text of at most this many words is *short*: its first sentence states its subject.
+#: Sixty words is a paragraph of three or four sentences, where the first sentence is a
+#: quarter or more of what the text says, so an entity named there is what it is about and
+#: not a passing mention — while a longer text's first sentence often names neighbours too
+#: ("Naproxen is an NSAID, like ibuprofen, …"), and there `min_mentions` must speak.
+SHORT_DOC_WORDS = 60
+# The end of a text's first sentence: sentence punctuation before a space, or a line break.
+_LEAD_END = re.compile(r"[.!?](?=\s|$)|\n")
 
 
 def normalize(text: str) -> str:
@@ -162,11 +182,16 @@ class KnowledgeGraph:
       "cues"?, "suffix_cues"?, "absence"?, "inverse"?, "description"?, "subject_type"?,
       "object_type"?}` (what a relation name means: `RelationType`).
     * `*.csv` — entities, header `id,name,type,aliases,is_a` (lists separated by `|`).
-    * `*.tsv` — triples `subject<TAB>relation<TAB>object` (an optional header line naming
-      those columns); an end that is not declared elsewhere becomes an entity named by it.
+    * `*.tsv` — triples `subject<TAB>relation<TAB>object`; a header row is detected by its
+      shape or declared (`load(header=...)`, `_kg_files.decide_tsv_header`), and names the
+      ends' types (`drug<TAB>relation<TAB>condition`); an end that is not declared elsewhere
+      becomes an entity named by it.
+
+    `load` keeps what it read in `load_report`, and drops aliases that would match almost any
+    text (`the`, `it`, one letter, a number), reporting each.
     """
 
-    def __init__(self, *, min_mentions: int = 2) -> None:
+    def __init__(self, *, min_mentions: int = 2, short_doc_words: int = SHORT_DOC_WORDS) -> None:
         self.entities: dict[str, Entity] = {}
         self.relations: list[Relation] = []
         #: declared relation types by name (a relation in use need not be declared)
@@ -174,6 +199,9 @@ class KnowledgeGraph:
         self._edges: nx.MultiDiGraph = nx.MultiDiGraph()
         self._taxonomy: nx.DiGraph = nx.DiGraph()  # child -> parent
         self.min_mentions = min_mentions
+        self.short_doc_words = short_doc_words
+        #: what `load` read, file by file (empty for a graph built in code)
+        self.load_report = LoadReport()
         self._matcher: _Matcher | None = None
         self._names: dict[str, list[str]] = {}  # cached types() / relation_names()
         self._closure: dict[tuple[str, str], frozenset[str]] = {}  # cached is-a closures
@@ -227,35 +255,38 @@ class KnowledgeGraph:
         return self.schema.get(name) or RelationType(name=name)
 
     @classmethod
-    def load(cls, paths: Iterable[str | Path], *, min_mentions: int = 2) -> KnowledgeGraph:
-        """Load entity and relation files (see the class docstring for the formats)."""
-        kg = cls(min_mentions=min_mentions)
-        pending: list[tuple[Path, int, Relation, bool]] = []
+    def load(
+        cls, paths: Iterable[str | Path], *, min_mentions: int = 2,
+        short_doc_words: int = SHORT_DOC_WORDS, header: bool | None = None,
+    ) -> KnowledgeGraph:
+        """Load entity and relation files (see the class docstring for the formats).
+
+        `header` says whether CSV and TSV files start with a header row: True, False, or
+        None to detect it (a TSV by its shape; an entity CSV must have one unless False).
+        What was read is kept in `load_report`; aliases that would match almost any text are
+        dropped, listed there, and summed up in one `UserWarning` per file.
+        """
+        kg = cls(min_mentions=min_mentions, short_doc_words=short_doc_words)
+        files: list[ParsedFile] = []
         for raw in paths:
             path = Path(raw)
             if not path.exists():
                 raise KnowledgeGraphError("no such knowledge-graph file", path=path)
-            for lineno, kind, payload in _read_kg_file(path):
-                try:
-                    if kind == "entity":
-                        kg.add_entity(Entity.model_validate(payload))
-                    elif kind == "relation_type":
-                        kg.declare_relation(RelationType.model_validate(payload))
-                    else:
-                        pending.append(
-                            (path, lineno, Relation.model_validate(payload), kind == "triple")
-                        )
-                except ValidationError as exc:
-                    err = exc.errors()[0]
-                    where = ".".join(str(p) for p in err["loc"])
-                    raise KnowledgeGraphError(f"{where}: {err['msg']}", path=path, line=lineno)
-        # Relations last, so that files may come in any order.
-        for path, lineno, rel, create in pending:
-            try:
-                kg.add_relation(rel, create=create)
-            except KnowledgeGraphError as exc:
-                raise KnowledgeGraphError(str(exc), path=path, line=lineno) from None
+            files.append(read_kg_file(path, header))
+        from ._kg_load import Loader, dropped_warning  # built on this module: imported late
+
+        loader = Loader(kg, files)
+        # Entities first, headers once every entity is known, edges last: so that files may
+        # come in any order.
+        loader.declarations()
+        loader.decide_headers(header)
+        loader.relations()
         kg._check_taxonomy()
+        loader.note_unmatchable()
+        kg.load_report = LoadReport(files=loader.reports)
+        for rep in loader.reports:
+            if rep.aliases_dropped:
+                warnings.warn(dropped_warning(rep), UserWarning, stacklevel=2)
         return kg
 
     def _check_taxonomy(self) -> None:
@@ -273,17 +304,25 @@ class KnowledgeGraph:
             "relations": [r.model_dump() for r in self.relations],
             "schema": [t.model_dump(exclude_defaults=True) for t in self.schema.values()],
             "min_mentions": self.min_mentions,
+            "short_doc_words": self.short_doc_words,
+            **({"load_report": self.load_report.model_dump(mode="json")}
+               if self.load_report.files else {}),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KnowledgeGraph:
-        kg = cls(min_mentions=int(data.get("min_mentions", 2)))
+        # Keys added later are absent from older indexes.  Their documents keep the links they
+        # were built with; only documents added to them later get the lead rule's default.
+        kg = cls(min_mentions=int(data.get("min_mentions", 2)),
+                 short_doc_words=int(data.get("short_doc_words", SHORT_DOC_WORDS)))
         for e in data.get("entities", []):
             kg.add_entity(Entity.model_validate(e))
         for r in data.get("relations", []):
             kg.add_relation(Relation.model_validate(r), create=True)
         for t in data.get("schema", []):  # absent from indexes written before it existed
             kg.declare_relation(RelationType.model_validate(t))
+        if "load_report" in data:
+            kg.load_report = LoadReport.model_validate(data["load_report"])
         return kg
 
     def __len__(self) -> int:
@@ -346,7 +385,9 @@ class KnowledgeGraph:
         for ent in self.entities.values():
             for form in ent.surface_forms():
                 key = normalize(form)
-                if len(key) >= 2 and ent.id not in forms[key]:
+                # A form that would match almost any text ("the", "it", "2") never links: a
+                # graph built in code gets the protection `load` gives files, silently.
+                if generic_form(key) is None and ent.id not in forms[key]:
                     forms[key].append(ent.id)
         automaton = ahocorasick.Automaton()
         for key in forms:
@@ -392,17 +433,30 @@ class KnowledgeGraph:
         return out
 
     def link(self, text: str, title: str = "", explicit: Iterable[str] = ()) -> DocLinks:
-        """Link one document: explicit ids win; else title mentions and frequent mentions."""
+        """Link one document: explicit ids win; else the entities it names in its title (or,
+        short and without one, in its first sentence) and those mentioned `min_mentions` times."""
         counts = Counter(eid for eid, *_ in self.find_mentions(f"{title}\n{text}"))
         explicit_ids = [e for e in explicit if e in self.entities]
         if explicit_ids:
             about = explicit_ids
         else:
-            in_title = {eid for eid, *_ in self.find_mentions(title)} if title else set()
+            placed = self._placed(text, title)
             about = sorted(
-                eid for eid, n in counts.items() if eid in in_title or n >= self.min_mentions
+                eid for eid, n in counts.items() if eid in placed or n >= self.min_mentions
             )
         return DocLinks(about=about, mentions=dict(counts))
+
+    def _placed(self, text: str, title: str) -> set[str]:
+        """Entities named where a document states its subject: its title; or, when the title
+        names none and the text is short (`SHORT_DOC_WORDS`), the text's first sentence.
+
+        The lead stands in for a title that is missing or names no entity; where the title
+        does name one, the lead's other entities are neighbours ("Unlike X, …")."""
+        placed = {eid for eid, *_ in self.find_mentions(title)} if title else set()
+        # split(maxsplit=n) stops after n words: a long text is not split all the way.
+        if not placed and len(text.split(maxsplit=self.short_doc_words)) <= self.short_doc_words:
+            placed = {eid for eid, *_ in self.find_mentions(_lead(text))}
+        return placed
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -575,67 +629,8 @@ def invert_links(links: list[DocLinks]) -> dict[str, list[int]]:
     return dict(inv)
 
 
-def _read_kg_file(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """Yield (line number, 'entity' | 'relation' | 'triple', payload) from one KG file."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        yield from _read_kg_jsonl(path)
-    elif suffix == ".csv":
-        yield from _read_kg_csv(path)
-    elif suffix == ".tsv":
-        yield from _read_kg_tsv(path)
-    else:
-        raise KnowledgeGraphError(
-            "unknown knowledge-graph format; use .jsonl, .csv (entities) or .tsv (triples)",
-            path=path,
-        )
-
-
-def _read_kg_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    for lineno, rec in read_jsonl(path, KnowledgeGraphError):
-        if not isinstance(rec, dict):
-            raise KnowledgeGraphError("expected a JSON object", path=path, line=lineno)
-        kind = rec.pop("kind", None) or ("relation" if "relation" in rec else "entity")
-        if kind not in ("entity", "relation"):
-            raise KnowledgeGraphError(
-                f"unknown kind {kind!r}; use 'entity' or 'relation'", path=path, line=lineno
-            )
-        if kind == "relation" and "name" in rec and "subject" not in rec:
-            kind = "relation_type"  # a declaration of what the name means, not an edge
-        yield lineno, kind, rec
-
-
-def _read_kg_csv(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    lines = read_lines(path, KnowledgeGraphError)
-    reader = csv.DictReader(line for _, line in lines)
-    if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
-        raise KnowledgeGraphError(
-            "entity CSV needs a header with at least 'id' (id,name,type,aliases,is_a); "
-            f"its first line reads {reader.fieldnames!r}",
-            path=path,
-            line=1,
-        )
-    for row in reader:
-        lineno = reader.line_num
-        payload: dict[str, Any] = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        for list_field in ("aliases", "is_a"):
-            payload[list_field] = [
-                s.strip() for s in payload.get(list_field, "").split("|") if s.strip()
-            ]
-        payload["type"] = payload.get("type") or None
-        yield lineno, "entity", payload
-
-
-def _read_kg_tsv(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    for lineno, raw in read_lines(path, KnowledgeGraphError):
-        if not raw.strip() or raw.startswith("#"):
-            continue
-        cols = [c.strip() for c in raw.rstrip("\r\n").split("\t")]
-        header = [c.lower() for c in cols[:3]] == ["subject", "relation", "object"]
-        if lineno == 1 and header:
-            continue
-        if len(cols) < 3 or not all(cols[:3]):
-            raise KnowledgeGraphError(
-                "expected 'subject<TAB>relation<TAB>object'", path=path, line=lineno
-            )
-        yield lineno, "triple", {"subject": cols[0], "relation": cols[1], "object": cols[2]}
+def _lead(text: str) -> str:
+    """A text's first sentence (all of it when it has one sentence)."""
+    text = text.strip()
+    end = _LEAD_END.search(text)
+    return text[: end.end()] if end else text
