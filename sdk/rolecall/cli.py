@@ -155,7 +155,6 @@ def _index(args: argparse.Namespace) -> int:
     from .backends.embedded.index import Index
     from .documents import read_corpus
     from .errors import CorpusError
-    from .graph import KnowledgeGraph
 
     t = time.perf_counter()
     docs = list(read_corpus(args.corpus))
@@ -166,7 +165,7 @@ def _index(args: argparse.Namespace) -> int:
         print("rolecall: error: --kg and --link-field cannot change an existing index's graph "
               "or link fields; rebuild", file=sys.stderr)
         return 2
-    kg = KnowledgeGraph.load(args.kg) if args.kg else None
+    kg = _load_kg(args.kg)
     progress = not args.no_progress
     if _is_dsn(args.out):
         pg = _postgres()
@@ -261,15 +260,31 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_kg(paths: list[str] | None) -> Any:
+    """The graph of `--kg` files, with what was read from each printed to stderr (the
+    dropped-alias warnings are in that report, so they are not printed twice)."""
+    if not paths:
+        return None
+    import warnings
+
+    from .graph import KnowledgeGraph
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        kg = KnowledgeGraph.load(paths)
+    if kg.load_report is not None:
+        print(kg.load_report.summary(), file=sys.stderr)
+    return kg
+
+
 def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
     """The cached index of the data set when it holds its documents and was built with the
     same graph and link fields, else a new build."""
     from .backends.embedded.index import Index
     from .errors import RolecallError
-    from .graph import KnowledgeGraph
 
     path = Path(args.index or Path(".rolecall") / "eval" / ds.name)
-    kg = KnowledgeGraph.load(args.kg) if args.kg else None
+    kg = _load_kg(args.kg)
     if not args.rebuild:
         index: Index | None
         try:
