@@ -21,6 +21,7 @@ __all__ = [
     "GroundedValue",
     "Hit",
     "LegScore",
+    "MappedAlternative",
     "Plan",
     "SearchResult",
     "Spend",
@@ -83,15 +84,45 @@ class Hit(BaseModel):
     explanation: Explanation = Field(default_factory=Explanation)
 
 
+class MappedAlternative(BaseModel):
+    """A catalog name a value could be mapped to, with the mapping's confidence."""
+
+    name: str
+    confidence: float
+
+
 class GroundedValue(BaseModel):
-    """One value of the RoleQuery and what it was linked to."""
+    """One value of the RoleQuery and what it was linked to.
+
+    A value the catalog does not have (a relation name, a target type, a filter field) may
+    be *mapped* to the catalog name the evidence points to (`rolecall.pipeline.mapping`):
+    `method="mapped"`, `mapped_to` that name, `confidence` the mapping's, `alternatives` the
+    other names with theirs.  `enforcement` says what the search does with the value:
+    `"hard"` — used like any resolved value (the search's constraint mode then decides
+    filter or demote); `"soft"` — it only demotes documents that violate it; `"none"` —
+    reported, not used."""
 
     value: str
     slot: str = Field(description="Where it came from: 'target_type', 'relation.object', ...")
     entity_id: str | None = None
-    method: Literal["exact", "alias", "fuzzy", "vocabulary", "unresolved"] = "unresolved"
+    method: Literal["exact", "alias", "fuzzy", "vocabulary", "mapped", "unresolved"] = (
+        "unresolved"
+    )
     confidence: float = 0.0
     candidates: list[str] = Field(default_factory=list)
+    mapped_to: str | None = Field(
+        default=None, description="The catalog name an unknown value was mapped to."
+    )
+    alternatives: list[MappedAlternative] = Field(
+        default_factory=list,
+        description="Other catalog names the value could mean, with their confidence, best "
+        "first (mapped and unresolved values).",
+    )
+    enforcement: Literal["hard", "soft", "none"] = Field(
+        default="none",
+        description="'hard': used like a resolved value; 'soft': only demotes violators; "
+        "'none': reported, not used.",
+    )
 
     @property
     def resolved(self) -> bool:

@@ -7,7 +7,10 @@ One place decides it, for the search and for `explain_document` alike:
   contains an excluded phrase verbatim;
 * in soft constraint mode a candidate the graph does not allow, or blocks, is demoted by
   `role_penalty` (combined multiplicatively with an exclusion penalty); in hard mode the
-  legs never returned it.
+  legs never returned it;
+* in either mode a candidate a *soft* verdict (a value grounding mapped with a confidence
+  `c` below `MAP_HARD`) does not allow, or blocks, is demoted by `role_penalty × c`: the
+  less sure the mapping, the less it weighs, and it never filters.
 
 Penalties multiply the bounded fused score; suppressed candidates stay in the list, flagged,
 so that explanations can say what happened to them.
@@ -43,5 +46,15 @@ def decide(
         allowed, blocked = restriction.allowed, restriction.blocked
         for d in candidates:
             if (allowed is not None and d not in allowed) or d in blocked:
-                penalties[d] = 1 - (1 - penalties.get(d, 0.0)) * (1 - settings.role_penalty)
+                penalties[d] = _combined(penalties.get(d, 0.0), settings.role_penalty)
+    for soft in restriction.soft if restriction is not None else ():
+        for d in candidates:
+            if soft.violated_by(d):
+                penalties[d] = _combined(penalties.get(d, 0.0),
+                                         settings.role_penalty * soft.confidence)
     return penalties, suppressed
+
+
+def _combined(penalty: float, more: float) -> float:
+    """Penalties multiply what they keep: 1 − (1 − p)(1 − q)."""
+    return 1 - (1 - penalty) * (1 - more)

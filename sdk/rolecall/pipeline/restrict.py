@@ -3,16 +3,21 @@
 Attribute filters are never soft (a user's "after 2000" is a fact about the document, not
 a role it plays); role constraints are hard or soft by `constraint_mode`.  In soft mode
 the legs see only the filters and the policy demotes role violators instead.
+
+Values grounding *mapped* with a confidence below `MAP_HARD` (`Grounding.soft_*`: a type,
+a relation, even a filter) get a verdict of their own, one per value, apart from the hard
+one: the legs never see it, and the policy only demotes what it does not allow.
 """
 
 from __future__ import annotations
 
 from ..backends.interface import BackendReader
+from ..graph import describe_relation
 from ..settings import SearchSettings
 from .grounding import Grounding
-from .state import Restriction
+from .state import Restriction, SoftVerdict
 
-__all__ = ["restrict"]
+__all__ = ["restrict", "soft_verdicts"]
 
 
 def restrict(index: BackendReader, g: Grounding, settings: SearchSettings) -> Restriction:
@@ -28,4 +33,22 @@ def restrict(index: BackendReader, g: Grounding, settings: SearchSettings) -> Re
         leg_allowed=allowed if hard else passing,
         leg_blocked=set(verdict.blocked) if hard else set(),
         constraints=list(verdict.constraints),
+        soft=soft_verdicts(index, g),
     )
+
+
+def soft_verdicts(index: BackendReader, g: Grounding) -> tuple[SoftVerdict, ...]:
+    """One verdict per soft value.  A soft relation is judged on its own (no target type):
+    the type already has its verdict, and a document off-type would be demoted twice."""
+    out: list[SoftVerdict] = []
+    if g.soft_target_type is not None:
+        t, conf = g.soft_target_type
+        v = index.graph_verdict(t, [])
+        out.append(SoftVerdict(f"type {t}", conf, v.allowed, frozenset(v.blocked)))
+    for rc, obj, conf in g.soft_relations:
+        v = index.graph_verdict(None, [(rc, obj)])
+        out.append(SoftVerdict(describe_relation(rc, obj), conf, v.allowed,
+                               frozenset(v.blocked)))
+    for flt, conf in g.soft_filters:
+        out.append(SoftVerdict(f"filter {flt.field}", conf, index.passing([flt])))
+    return tuple(out)

@@ -27,6 +27,7 @@ from .evidence import exclusion_evidence
 from .fusion import apply_penalties, weighted_rrf
 from .grounding import ground, unresolved_notes, vocabulary_checker
 from .legs import lexical_text, must_not_phrases
+from .mapping import embedding_similarity
 from .policy import decide
 from .restrict import restrict
 from .state import Outcome, SearchState, Stage, stage
@@ -57,6 +58,8 @@ def ground_stage(state: SearchState) -> Outcome:
     g = ground(
         rq, index.kg, metadata_fields=index.metadata_fields() if rq.filters else (),
         in_vocabulary=vocabulary_checker(index),
+        # Embedding evidence for mapping unknown names, only when the model is in use anyway.
+        similarity=embedding_similarity(index) if "dense" in state.settings.legs else None,
     )
     notes = unresolved_notes(g)
     linked = sum(1 for gv in g.values if gv.resolved)

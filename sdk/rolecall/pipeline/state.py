@@ -33,8 +33,23 @@ from .evidence import EvidenceWeights, ExclusionEvidence
 from .fusion import Fused
 from .grounding import Grounding
 
-__all__ = ["FunctionStage", "Outcome", "QueryVectors", "Restriction", "SearchState", "Stage",
-           "stage"]
+__all__ = ["FunctionStage", "Outcome", "QueryVectors", "Restriction", "SearchState",
+           "SoftVerdict", "Stage", "stage"]
+
+
+@dataclass(frozen=True)
+class SoftVerdict:
+    """What one soft (mapped, not certain) constraint allows: the policy demotes the
+    candidates it does not allow, or blocks, by `role_penalty` × `confidence`."""
+
+    label: str
+    confidence: float
+    allowed: set[int] | None
+    blocked: frozenset[int] = frozenset()
+
+    def violated_by(self, ordinal: int) -> bool:
+        return (self.allowed is not None and ordinal not in self.allowed) or (
+            ordinal in self.blocked)
 
 
 @dataclass(frozen=True)
@@ -44,13 +59,15 @@ class Restriction:
     `allowed` is None when nothing restricts; `blocked` maps an ordinal to the reason the
     graph blocks it.  `leg_allowed` / `leg_blocked` are what the legs are given: in hard
     constraint mode the verdict itself; in soft mode only the attribute filters (never
-    soft), the role verdict being left to the policy to demote."""
+    soft), the role verdict being left to the policy to demote.  `soft` holds the verdicts
+    of soft mapped values (`Grounding.soft_*`), which only ever demote, in either mode."""
 
     allowed: set[int] | None
     blocked: dict[int, str]
     leg_allowed: set[int] | None
     leg_blocked: set[int]
     constraints: list[str] = field(default_factory=list)
+    soft: tuple[SoftVerdict, ...] = ()
 
 
 @dataclass(frozen=True)
