@@ -38,6 +38,7 @@ from rolecall import (  # noqa: E402
     SearchResult,
 )
 from rolecall.backends.embedded.dense import DEFAULT_ANN_THRESHOLD  # noqa: E402
+from rolecall.demo import demo_data_dir  # noqa: E402
 
 WORDS = (
     "study patients dose trial effect risk treatment clinical result group analysis reported "
@@ -66,6 +67,9 @@ def make_kg(rng: random.Random) -> KnowledgeGraph:
             kg.add_relation({"subject": d, "relation": "treats", "object": s})
         for s in rng.sample(SYMPTOMS, 2):
             kg.add_relation({"subject": d, "relation": "causes", "object": s})
+    # The synthetic graph speaks the demo's relations as the demo's file declares them.
+    for declared in KnowledgeGraph.load([demo_data_dir() / "kg.jsonl"]).schema.values():
+        kg.declare_relation(declared)
     return kg
 
 

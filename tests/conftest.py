@@ -65,6 +65,12 @@ def tiny_kg() -> KnowledgeGraph:
         kg.add_entity(e)
     for r in RELATIONS:
         kg.add_relation(r)
+    # The tiny graph uses the demo's relations, so it speaks them as the demo's file declares
+    # (the rule rewriter's defaults hold no domain words).
+    from rolecall.demo import demo_data_dir
+
+    for declared in KnowledgeGraph.load([demo_data_dir() / "kg.jsonl"]).schema.values():
+        kg.declare_relation(declared)
     return kg
 
 

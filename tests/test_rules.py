@@ -1,10 +1,24 @@
 import pytest
 from rolecall import Catalog, KnowledgeGraph, Polarity, RuleRewriter
+from rolecall.demo import demo_data_dir
+
+from .conftest import ENTITIES, RELATIONS
 
 
 @pytest.fixture(scope="module")
 def rw() -> RuleRewriter:
     return RuleRewriter()
+
+
+@pytest.fixture(scope="module")
+def lexicon_kg(tiny_kg: KnowledgeGraph) -> KnowledgeGraph:
+    """The tiny graph with the demo's relation declarations: the phrases "make you",
+    "medicine", "without" … are the demo's schema, declared in its KG file, not the
+    rewriter's.  A copy, so the session's graph keeps no declarations."""
+    kg = KnowledgeGraph.from_json(tiny_kg.to_json())
+    for declared in KnowledgeGraph.load([demo_data_dir() / "kg.jsonl"]).schema.values():
+        kg.declare_relation(declared)
+    return kg
 
 
 @pytest.mark.parametrize("text, excluded, description", [
@@ -40,8 +54,8 @@ def test_never_invents_constraints(rw: RuleRewriter, tiny_kg: KnowledgeGraph, te
     assert q.relations == [] and q.exclusions == [] and q.target_type is None
 
 
-def test_relation_roles_with_graph(rw: RuleRewriter, tiny_kg: KnowledgeGraph) -> None:
-    cat = Catalog(kg=tiny_kg)
+def test_relation_roles_with_graph(rw: RuleRewriter, lexicon_kg: KnowledgeGraph) -> None:
+    cat = Catalog(kg=lexicon_kg)
     q = rw.rewrite("a drug that treats headaches", catalog=cat)
     assert q.target_type == "drug"
     assert [(r.relation, r.object, r.polarity) for r in q.relations] == [
@@ -58,6 +72,27 @@ def test_relation_roles_with_graph(rw: RuleRewriter, tiny_kg: KnowledgeGraph) ->
     assert q.exclusions == []
     q = rw.rewrite("a non-drowsy antihistamine", catalog=cat)
     assert [(r.relation, r.polarity) for r in q.relations] == [("causes", Polarity.MUST_NOT)]
+
+
+def test_relation_names_are_cues_and_declared_phrases_come_from_the_schema(
+    rw: RuleRewriter,
+) -> None:
+    """Without declarations the names still read ("treats", "cause"); "make you" and
+    "without" are the demo schema's phrases and stay text."""
+    bare = KnowledgeGraph()
+    for e in ENTITIES:
+        bare.add_entity(e)
+    for r in RELATIONS:
+        bare.add_relation(r)
+    cat = Catalog(kg=bare)
+    q = rw.rewrite("a drug that treats headaches", catalog=cat)
+    assert [(r.relation, r.object) for r in q.relations] == [("treats", "headache")]
+    q = rw.rewrite("medicines that cause headaches", catalog=cat)
+    assert [(r.relation, r.object) for r in q.relations] == [("causes", "headache")]
+    q = rw.rewrite("an antihistamine that doesn't make you drowsy", catalog=cat)
+    assert q.relations == []
+    q = rw.rewrite("allergy medicine without drowsiness", catalog=cat)
+    assert [e.text for e in q.exclusions] == ["drowsiness"]
 
 
 def test_cue_with_nothing_after_is_reported(rw: RuleRewriter) -> None:

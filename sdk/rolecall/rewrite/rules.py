@@ -7,11 +7,13 @@ It recognises three things and nothing else:
   closing parenthesis, or to the next punctuation / clause boundary.  In a statement ("Mice
   without IFN-γ are resistant to EAM"), a plain negation is what the claim says, not an
   instruction to the search: it is noted in the plan, not excluded;
-* **relation cues** from a configurable lexicon ("treats / for / relieves" → `treats`,
-  "causes / side effect" → `causes`), negated by a preceding "not / doesn't / never", whose
-  object is the first knowledge-graph entity within a few words after the cue;
-* **target types** — a mention of a type ("drug", "medicines") or class ("antihistamines")
-  of the knowledge graph.
+* **relation cues** of the catalog's knowledge graph (`rewrite/cues.py`): the phrases its
+  relation types declare, the forms of the relation names themselves (`directed_by` →
+  "directed by", `treats` → "treat", "treating" …) and generic patterns the graph's
+  structure leaves one reading of ("for X", "a comedy film"), negated by a preceding "not /
+  doesn't / never", whose object is the first knowledge-graph entity within a few words
+  after the cue.  No domain's words are built in: with an empty graph there are none;
+* **target types** — a mention of a type or class of the knowledge graph.
 
 A cue whose object cannot be found is reported in `provenance.unresolved`; the words stay in
 the free text.  No constraint is ever produced without a cue in the text.
@@ -21,43 +23,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from ..graph import KnowledgeGraph, normalize
 from ..query import Exclusion, Polarity, Provenance, RelationConstraint, RoleQuery
 from .base import Catalog, Message
+from .cues import KGCues, kg_cues
 
-__all__ = ["DEFAULT_RELATION_CUES", "RuleRewriter"]
-
-#: relation name -> phrases that express it (lowercase); longest phrases are tried first.
-DEFAULT_RELATION_CUES: dict[str, tuple[str, ...]] = {
-    "treats": (
-        "treats", "treat", "treating", "treated", "treatment for", "relieves", "relieve",
-        "relief for", "relief of", "helps with", "help with", "helps", "cures", "cure",
-        "remedy for", "remedies for", "medicine for", "medication for", "drug for", "drugs for",
-        "good for", "used for", "against", "stop", "stops", "prevent", "prevents", "ease",
-        "eases", "get rid of", "for",
-    ),
-    "causes": (
-        "causes", "cause", "causing", "caused", "side effect", "side effects", "makes you",
-        "make you", "making you", "leads to", "lead to", "induces", "induce", "gives you",
-        "give you", "triggers", "trigger",
-    ),
-}
-
-#: relation name -> words that express it when they *follow* the object ("allergy medicine",
-#: "headache relief"): the object is the entity right before the word.
-DEFAULT_SUFFIX_CUES: dict[str, tuple[str, ...]] = {
-    "treats": (
-        "medicine", "medicines", "medication", "medications", "remedy", "remedies", "relief",
-        "pill", "pills", "tablets", "treatment", "treatments", "drug", "drugs", "reliever",
-        "relievers",
-    ),
-}
-
-#: Relations that "without X" / "no X" / "non-X" negate when X is a relation object
-#: ("allergy medicine without drowsiness" = must not cause drowsiness).
-DEFAULT_ABSENCE_RELATIONS: tuple[str, ...] = ("causes",)
+__all__ = ["RuleRewriter"]
 
 _EXCLUSION_CUES = [
     r"(?:but\s+)?(?:please\s+)?(?:do\s+not|don'?t|dont|never|not\s+to)\s+"
@@ -151,6 +125,19 @@ class _Span:
 
 
 @dataclass
+class _CueHit:
+    """A relation a phrase before its object states."""
+
+    relation: str
+    object: str
+    start: int  # the object mention's offsets
+    end: int
+    negated: bool = False
+    #: a further mention the reading used ("genre" in "in the comedy genre")
+    claims: tuple[int, int] | None = None
+
+
+@dataclass
 class _Reading:
     """What the passes of one rewrite have found.  They share it because a mention one pass
     used as a relation object must not be read again by the next."""
@@ -169,15 +156,15 @@ class _Reading:
 
 @dataclass
 class RuleRewriter:
-    """Deterministic rewriting from cue lexicons and the knowledge graph's names and aliases."""
+    """Deterministic rewriting from the knowledge graph's schema, names and aliases.
 
-    relation_cues: Mapping[str, Sequence[str]] = field(
-        default_factory=lambda: dict(DEFAULT_RELATION_CUES)
-    )
-    suffix_cues: Mapping[str, Sequence[str]] = field(
-        default_factory=lambda: dict(DEFAULT_SUFFIX_CUES)
-    )
-    absence_relations: Sequence[str] = DEFAULT_ABSENCE_RELATIONS
+    `relation_cues` (relation -> phrases before the object), `suffix_cues` (relation ->
+    words after it) and `absence_relations` are the caller's own, added to what the
+    catalog's graph declares and derives; they are empty by default."""
+
+    relation_cues: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    suffix_cues: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    absence_relations: Sequence[str] = ()
     object_window: int = 4  # words after a relation cue in which its object must appear
     name: str = "rules"
 
@@ -200,6 +187,7 @@ class RuleRewriter:
         The passes run in a fixed order because each claims the mentions it reads: a mention
         taken as a relation object is not read again as a target type or a "non-" name."""
         kg = catalog.kg if catalog is not None else KnowledgeGraph()
+        cues = self._cues(kg)
         notes: list[str] = []
         if history:
             notes.append("rule rewriter ignores chat history; the query is taken as standalone")
@@ -209,9 +197,9 @@ class RuleRewriter:
         mentions = _mentions(kg, text)
         found = _Reading()
         if kg.relations:
-            self._read_relation_cues(text, mentions, kg, consumed, found)
-        self._read_exclusion_spans(kg, spans, mentions, found)
-        self._read_non_prefixed(kg, text, mentions, found)
+            self._read_relation_cues(text, mentions, kg, cues, consumed, found)
+        self._read_exclusion_spans(cues, spans, mentions, found)
+        self._read_non_prefixed(cues, text, mentions, found)
         spans.extend(_read_non_names(text, found))
         spans.sort(key=lambda sp: sp.start)
 
@@ -223,27 +211,28 @@ class RuleRewriter:
         text: str,
         mentions: list[tuple[str, int, int, str]],
         kg: KnowledgeGraph,
+        cues: KGCues,
         consumed: list[tuple[int, int]],
         found: _Reading,
     ) -> None:
         """Relations stated by a cue before the object ("for nausea") or after it ("allergy
-        medicine"), read only outside exclusion spans: an excluded thing is no object."""
-        for rel, obj, (ms, me), neg in self._relation_cues(text, mentions, kg, consumed):
+        medicine"), read only outside exclusion spans: an excluded thing is no object.  The
+        schema's suffix words go before the generic compound, which must not re-read them."""
+        for hit in self._relation_cues(text, mentions, kg, cues, consumed):
+            polarity = Polarity.MUST_NOT if hit.negated else Polarity.MUST
             found.relate(
-                RelationConstraint(
-                    relation=rel,
-                    object=obj,
-                    polarity=Polarity.MUST_NOT if neg else Polarity.MUST,
-                ),
-                (ms, me),
+                RelationConstraint(relation=hit.relation, object=hit.object, polarity=polarity),
+                (hit.start, hit.end),
             )
-        suffixed = self._suffix_cues(text, mentions, kg, consumed, found.used_objects)
-        for rel, obj, pos in suffixed:
-            found.relate(RelationConstraint(relation=rel, object=obj), pos)
+            if hit.claims is not None:
+                found.used_objects.add(hit.claims)
+        for read in (self._suffix_cues, self._compound_cues):
+            for rel, obj, pos in read(text, mentions, kg, cues, consumed, found.used_objects):
+                found.relate(RelationConstraint(relation=rel, object=obj), pos)
 
     def _read_exclusion_spans(
         self,
-        kg: KnowledgeGraph,
+        cues: KGCues,
         spans: Sequence[_Span],
         mentions: list[tuple[str, int, int, str]],
         found: _Reading,
@@ -252,7 +241,7 @@ class RuleRewriter:
         must-not relation: "allergy medicine without drowsiness" asks for a drug that does
         not cause drowsiness, not for documents that never mention it."""
         for s in spans:
-            absence = self._absence_relation(kg, s, mentions)
+            absence = self._absence_relation(cues, s, mentions)
             if absence is not None:
                 rel, obj, pos = absence
                 found.relate(
@@ -266,14 +255,14 @@ class RuleRewriter:
 
     def _read_non_prefixed(
         self,
-        kg: KnowledgeGraph,
+        cues: KGCues,
         text: str,
         mentions: list[tuple[str, int, int, str]],
         found: _Reading,
     ) -> None:
         """A "non-" prefix on a relation object ("non-drowsy") is a must-not relation,
         unless a cue already gave that mention its role."""
-        for rel, obj, pos in self._non_prefixed(kg, text, mentions):
+        for rel, obj, pos in self._non_prefixed(cues, text, mentions):
             if pos not in found.used_objects:
                 found.relate(
                     RelationConstraint(relation=rel, object=obj, polarity=Polarity.MUST_NOT), pos
@@ -319,70 +308,77 @@ class RuleRewriter:
         return spans
 
     def _absence_relation(
-        self, kg: KnowledgeGraph, span: _Span, mentions: list[tuple[str, int, int, str]]
+        self,
+        cues: KGCues,
+        span: _Span,
+        mentions: list[tuple[str, int, int, str]],
     ) -> tuple[str, str, tuple[int, int]] | None:
-        """'without drowsiness' → (causes, drowsiness) when drowsiness is a relation object."""
+        """'without drowsiness' → (causes, drowsiness) when drowsiness is the object of a
+        relation the schema marks `absence`."""
         if not span.cue.lower().startswith(("without", "with", "and", "but no", "no", ",")) or (
             span.cue.lower().startswith("without") and len(span.cue.split()) > 1
         ):
             return None
         for eid, ms, me, _ in mentions:
             if span.start <= ms and me <= span.end:
-                rel = self._relation_into(kg, eid)
+                rel = _relation_into(cues, eid)
                 if rel is not None:
                     return rel, eid, (ms, me)
         return None
 
     def _non_prefixed(
-        self, kg: KnowledgeGraph, text: str, mentions: list[tuple[str, int, int, str]]
+        self, cues: KGCues, text: str, mentions: list[tuple[str, int, int, str]]
     ) -> list[tuple[str, str, tuple[int, int]]]:
         out = []
         for m in _NON_RE.finditer(text):
             for eid, ms, me, _ in mentions:
                 if ms == m.end():
-                    rel = self._relation_into(kg, eid)
+                    rel = _relation_into(cues, eid)
                     if rel is not None:
                         out.append((rel, eid, (ms, me)))
         return out
 
-    def _relation_into(self, kg: KnowledgeGraph, entity_id: str) -> str | None:
-        have = {r.relation for r in kg.relations if r.object == entity_id}
-        for rel in self.absence_relations:
-            if rel in have:
-                return rel
-        return None
-
     # -- relations -------------------------------------------------------------------------------
+
+    def _cues(self, kg: KnowledgeGraph) -> KGCues:
+        """The graph's cue tables (cached per graph) with this rewriter's own added."""
+        return kg_cues(kg).with_overrides(
+            self.relation_cues, self.suffix_cues, self.absence_relations
+        )
 
     def _relation_cues(
         self,
         text: str,
         mentions: list[tuple[str, int, int, str]],
         kg: KnowledgeGraph,
+        cues: KGCues,
         consumed: list[tuple[int, int]],
-    ) -> list[tuple[str, str, tuple[int, int], bool]]:
-        known = set(kg.relation_names())
-        phrases = sorted(
-            ((p, rel) for rel, ps in self.relation_cues.items() if rel in known for p in ps),
-            key=lambda t: -len(t[0]),
-        )
-        found: list[tuple[str, str, tuple[int, int], bool]] = []
+    ) -> list[_CueHit]:
+        """Relations stated by a phrase before their object: the graph's phrases, longest
+        first, then the generic prepositions no relation claims.  Each hit claims its cue
+        and object, so a shorter phrase inside it ("for" in "relief for") is not read again."""
+        entries: list[tuple[str, str | None, bool]] = [(p, rel, False) for p, rel in cues.phrases]
+        entries += [(p, None, own) for p, own in cues.generic]
+        found: list[_CueHit] = []
         taken: list[tuple[int, int]] = list(consumed)
         lowered = text.lower()
-        for phrase, rel in phrases:
+        for phrase, rel, own_type in entries:
             for m in re.finditer(r"(?<![\w'])" + re.escape(phrase) + r"(?![\w'])", lowered):
                 cs, ce = m.start(), m.end()
                 if any(cs < e and s < ce for s, e in taken):
                     continue
-                obj = _object_after(mentions, text, ce, self.object_window, kg, rel)
-                if obj is None:
+                if rel is not None:
+                    obj = _object_after(mentions, text, ce, self.object_window, kg,
+                                        cues.objects.get(rel, frozenset()))
+                    hit = None if obj is None else _CueHit(rel, *obj)
+                else:
+                    hit = _generic_object_after(mentions, text, ce, self.object_window, kg,
+                                                cues, own_type)
+                if hit is None or any(hit.start < e and s < hit.end for s, e in consumed):
                     continue
-                eid, ms, me = obj
-                if any(ms < e and s < me for s, e in consumed):
-                    continue
-                negated = bool(_NEGATION_RE.search(lowered[max(0, cs - 30) : cs]))
-                taken.append((cs, me))
-                found.append((rel, eid, (ms, me), negated))
+                hit.negated = bool(_NEGATION_RE.search(lowered[max(0, cs - 30) : cs]))
+                taken.append((cs, hit.end))
+                found.append(hit)
         return found
 
     def _suffix_cues(
@@ -390,15 +386,15 @@ class RuleRewriter:
         text: str,
         mentions: list[tuple[str, int, int, str]],
         kg: KnowledgeGraph,
+        cues: KGCues,
         consumed: list[tuple[int, int]],
         used: set[tuple[int, int]],
     ) -> list[tuple[str, str, tuple[int, int]]]:
-        known = set(kg.relation_names())
+        """Relations stated by a word the schema declares after the object ("allergy
+        *medicine*")."""
         out = []
-        for rel, words in self.suffix_cues.items():
-            if rel not in known:
-                continue
-            objects = {r.object for r in kg.relations if r.relation == rel}
+        for rel, words in cues.suffixes.items():
+            objects = cues.objects.get(rel, frozenset())
             for eid, ms, me, _ in mentions:
                 if (ms, me) in used or any(s <= ms and me <= e for s, e in consumed):
                     continue
@@ -407,6 +403,40 @@ class RuleRewriter:
                 nxt = re.match(r"\s+([\w-]+)", text[me:])
                 if nxt and nxt.group(1).lower() in words:
                     out.append((rel, eid, (ms, me)))
+        return out
+
+    def _compound_cues(
+        self,
+        text: str,
+        mentions: list[tuple[str, int, int, str]],
+        kg: KnowledgeGraph,
+        cues: KGCues,
+        consumed: list[tuple[int, int]],
+        used: set[tuple[int, int]],
+    ) -> list[tuple[str, str, tuple[int, int]]]:
+        """The generic compound "X <type>" ("comedy film", "anxiety drugs"): X is the object
+        of the one relation whose subjects have that type.  A word the schema declares as a
+        suffix cue was read by `_suffix_cues`; two candidate relations read as neither.  A
+        "non-" modifier ("non-drowsy antihistamine") is a must-not, `_non_prefixed`'s."""
+        starts = {ms: eid for eid, ms, _, _ in mentions}
+        negated = {m.end() for m in _NON_RE.finditer(text)}
+        out = []
+        for eid, ms, me, _ in mentions:
+            if ((ms, me) in used or ms in negated
+                    or any(s <= ms and me <= e for s, e in consumed)):
+                continue
+            gap = re.match(r"\s+", text[me:])
+            after = me + gap.end() if gap else -1
+            head = starts.get(after)
+            if head is None or head not in cues.type_like or _is_type(kg, eid):
+                continue
+            word = re.match(r"[\w-]+", text[after:])
+            if word is not None and word.group(0).lower() in cues.claimed_suffixes:
+                continue
+            rels = [r for r in cues.relations_into(kg, eid)
+                    if cues.has_subjects_of_type(kg, r, head)]
+            if len(rels) == 1:
+                out.append((rels[0], eid, (ms, me)))
         return out
 
     # -- target type -----------------------------------------------------------------------------
@@ -610,9 +640,10 @@ def _object_after(
     cue_end: int,
     window: int,
     kg: KnowledgeGraph,
-    relation: str,
+    objects: AbstractSet[str],
 ) -> tuple[str, int, int] | None:
-    objects = {r.object for r in kg.relations if r.relation == relation}
+    """The first mention within `window` words after a cue that can be the relation's
+    object; mentions that cannot are passed over."""
     for eid, ms, me, _ in mentions:
         if ms < cue_end:
             continue
@@ -623,7 +654,73 @@ def _object_after(
     return None
 
 
-def _plausible_object(kg: KnowledgeGraph, eid: str, objects: set[str]) -> bool:
+_DETERMINER_GAP_RE = re.compile(r"\s*(?:(?:the|a|an)\s+)?", re.I)
+
+
+def _generic_object_after(
+    mentions: list[tuple[str, int, int, str]],
+    text: str,
+    cue_end: int,
+    window: int,
+    kg: KnowledgeGraph,
+    cues: KGCues,
+    own_type: bool,
+) -> _CueHit | None:
+    """What a generic preposition ("for", "in") relates: the first mention after it that
+    some relation has as object, read as that relation only when it is the only one.  With
+    `own_type` the object must follow the preposition (after at most a determiner) and be
+    followed by its own type's name ("in the comedy genre"), which is then claimed too."""
+    for eid, ms, me, _ in mentions:
+        if ms < cue_end:
+            continue
+        if own_type and not _DETERMINER_GAP_RE.fullmatch(text[cue_end:ms]):
+            return None
+        if len(text[cue_end:ms].split()) > window:
+            return None
+        rels = () if _is_type(kg, eid) else cues.relations_into(kg, eid)
+        if not rels:
+            continue
+        if len(rels) > 1:
+            return None  # the graph leaves more than one reading: the words stay text
+        hit = _CueHit(rels[0], eid, ms, me)
+        if own_type:
+            hit.claims = _own_type_after(kg, mentions, text, eid, me)
+            if hit.claims is None:
+                return None
+        return hit
+    return None
+
+
+def _own_type_after(
+    kg: KnowledgeGraph, mentions: list[tuple[str, int, int, str]], text: str, eid: str, end: int
+) -> tuple[int, int] | None:
+    """The mention right after `end` that names the type (or an is-a parent) of `eid`."""
+    gap = re.match(r"\s+", text[end:])
+    if gap is None:
+        return None
+    ent = kg.entities[eid]
+    kinds = kg.ancestors(eid) | ({ent.type} if ent.type else set())
+    for nid, ns, ne, _ in mentions:
+        if ns == end + gap.end() and nid in kinds:
+            return ns, ne
+    return None
+
+
+def _is_type(kg: KnowledgeGraph, eid: str) -> bool:
+    """Whether the entity names a type ("drug", "film"), which is wanted, not related to."""
+    ent = kg.entities.get(eid)
+    return ent is not None and (ent.type == "type" or eid in kg.types())
+
+
+def _relation_into(cues: KGCues, entity_id: str) -> str | None:
+    """The first absence relation (in the schema's order) that has this entity as object."""
+    for rel in cues.absence:
+        if entity_id in cues.objects.get(rel, frozenset()):
+            return rel
+    return None
+
+
+def _plausible_object(kg: KnowledgeGraph, eid: str, objects: AbstractSet[str]) -> bool:
     """An entity can be a relation's object if it, a kind of it, or its kind is one."""
     return eid in objects or bool((kg.descendants(eid) | kg.ancestors(eid)) & objects)
 
