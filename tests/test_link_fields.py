@@ -165,14 +165,23 @@ def test_add_links_new_documents_by_the_stored_fields(
 def test_hard_constraints_keep_only_reviews_of_anxiety_drugs(
     linked: Index, tmp_path: Path
 ) -> None:
-    found = Retriever(linked).search(anxiety_query(), k=10, constraint_mode="hard")
+    found = Retriever(linked).search(anxiety_query(), k=10, constraint_mode="hard",
+                                     unknown_mode="hard")
     assert set(found.ids) == ANXIETY_DRUG_REVIEWS
+    # By default the review of a drug the graph does not know is kept, below them all: the
+    # graph cannot say it violates anything.
+    kept = Retriever(linked).search(anxiety_query(), k=10, constraint_mode="hard")
+    unknown = [h.id for h in kept.hits if h.id not in ANXIETY_DRUG_REVIEWS]
+    assert set(kept.ids[: len(ANXIETY_DRUG_REVIEWS)]) == ANXIETY_DRUG_REVIEWS
+    assert len(unknown) == 1 and all(h.explanation.penalty > 0 for h in kept.hits[-1:])
+    assert any("link to no entity" in n for n in kept.plan.notes)
     # The same corpus and graph without link fields: no review is about a drug, so the
-    # graph allows nothing — what the issue reported.
+    # graph allows nothing — what the issue reported — and every review is unknown.
     plain = Index.build(tmp_path / "plain", reviews(), kg=drug_kg(), progress=False)
     assert all(not dl.about for dl in plain.links)
     assert plain.link_report.unlinked == 10
-    assert Retriever(plain).search(anxiety_query(), k=10, constraint_mode="hard").ids == []
+    strict = Retriever(plain).search(anxiety_query(), k=10, unknown_mode="hard")
+    assert strict.ids == [] and strict.plan.allowed == 0
 
 
 def test_retriever_build_passes_link_fields(tmp_path: Path) -> None:

@@ -136,6 +136,7 @@ class PostgresIndex:
         # Keyed on the live generation too: another process's load changes the answers.
         self._verdicts: BoundedMemo[GraphVerdict] = BoundedMemo(_VERDICT_MEMO)
         self._passing: BoundedMemo[frozenset[int]] = BoundedMemo(_PASSING_MEMO)
+        self._unlinked: BoundedMemo[frozenset[int]] = BoundedMemo(2)  # by generation
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -244,6 +245,14 @@ class PostgresIndex:
             (self._live_generation(), verdict_key(target_type, relations)),
             lambda: graph_verdict(self._db, target_type, relations),
         )
+
+    def unlinked(self) -> frozenset[int]:
+        """Ordinals of the documents about no entity, memoised until the data changes."""
+        return frozenset(self._unlinked.get(self._live_generation(), lambda: frozenset(
+            int(r[0]) for r in self._db.rows(
+                "SELECT ord FROM rc_documents WHERE cardinality(about) = 0"
+            )
+        )))
 
     def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
         """Ordinals whose metadata satisfies every filter.  SQL narrows to documents holding

@@ -40,6 +40,10 @@ class SearchSettings:
       because "Aaron, but don't mention Moses" wants Aaron's page, which names his brother:
       hard mode drops it.  Hard leaves fewer violations on NegConstraint-dev (0.149 vs 0.174)
       for 0.011 nDCG@10 (BENCHMARKS.md).
+    * `unknown_mode` — how a graph constraint treats a document linked to no entity, whose
+      role the graph cannot know: `"soft"` (default) keeps it, demoted by `role_penalty`
+      below the documents the graph allows; `"hard"` filters it with the violators.  The
+      plan says how many there were and what was done.
     * `min_score` — drop hits whose bounded score is below it.
     """
 
@@ -53,6 +57,7 @@ class SearchSettings:
     exclusion_mode: Literal["hard", "soft"] = "soft"
     exclusion_penalty: float = 0.9
     exclusion_threshold: float = 0.5
+    unknown_mode: Literal["hard", "soft"] = "soft"
     min_score: float = 0.0
 
     def override(self, **overrides: Any) -> SearchSettings:
@@ -88,7 +93,8 @@ class SearchSettings:
                     "weights", self.weights, f"keyed by leg names from {LEGS} ({leg!r} is not one)"
                 )
             _real(f"weights[{leg!r}]", w, 0.0, MAX_WEIGHT)
-        for name, allowed in (("constraint_mode", _MODES), ("exclusion_mode", _MODES)):
+        for name, allowed in (("constraint_mode", _MODES), ("exclusion_mode", _MODES),
+                              ("unknown_mode", _MODES)):
             if getattr(self, name) not in allowed:
                 raise InvalidSettingError(name, getattr(self, name), "'hard' or 'soft'")
         for name in ("role_penalty", "exclusion_penalty", "exclusion_threshold", "min_score"):

@@ -204,6 +204,10 @@ class Agent:
         overrides, settings, k = run.overrides, run.settings, run.settings.k
         if self.strict_exclusions and rq.exclusions and "exclusion_mode" not in overrides:
             overrides = {**overrides, "exclusion_mode": "hard"}
+        if "unknown_mode" not in overrides:
+            # Strict means what the graph vouches for; relaxation, not the documents it
+            # cannot judge, fills a short list.
+            overrides = {**overrides, "unknown_mode": "hard"}
         t = time.perf_counter()
         result = self.retriever.search(rq, k=k, **overrides)
         run.steps.append(AgentStep(
@@ -266,7 +270,6 @@ class Agent:
     ) -> tuple[SearchResult, RoleQuery, dict[str, Any]]:
         """Relaxation only fills: the hits that met every constraint keep their places and
         the relaxed search's other hits come after them, each saying what was relaxed."""
-        strict_ids = {h.id for h in result.hits}
         relaxed_labels: list[str] = []
         while len(result.hits) < k:
             options = _relaxations(result, rq, overrides)
@@ -276,7 +279,10 @@ class Agent:
             t = time.perf_counter()
             relaxed = self.retriever.search(new_rq, k=k, **new_overrides)
             relaxed_labels.append(label)
-            extra = [h for h in relaxed.hits if h.id not in strict_ids]
+            # Not what an earlier round added either: a second relaxation's search finds the
+            # first's documents again.
+            shown = {h.id for h in result.hits}
+            extra = [h for h in relaxed.hits if h.id not in shown]
             for h in extra:
                 h.explanation.checks.append(ConstraintCheck(
                     constraint=f"relaxed: {', '.join(relaxed_labels)}", kind="relation",

@@ -118,6 +118,10 @@ class BackendReader(Protocol):
     def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
         ...
 
+    def unlinked(self) -> frozenset[int]:
+        """Ordinals of the documents about no entity: the graph cannot know their role."""
+        ...
+
     def close(self) -> None:
         """Release files, descriptors and connections; idempotent."""
         ...

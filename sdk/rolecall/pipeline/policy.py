@@ -7,7 +7,8 @@ One place decides it, for the search and for `explain_document` alike:
   contains an excluded phrase verbatim;
 * in soft constraint mode a candidate the graph does not allow, or blocks, is demoted by
   `role_penalty` (combined multiplicatively with an exclusion penalty); in hard mode the
-  legs never returned it;
+  legs never returned it — except a document linked to no entity, whose role the graph
+  cannot know (`unknown_mode="soft"`): it is kept and demoted by `role_penalty`;
 * in either mode a candidate a *soft* verdict (a value grounding mapped with a confidence
   `c` below `MAP_HARD`) does not allow, or blocks, is demoted by `role_penalty × c`: the
   less sure the mapping, the less it weighs, and it never filters.
@@ -46,6 +47,11 @@ def decide(
         allowed, blocked = restriction.allowed, restriction.blocked
         for d in candidates:
             if (allowed is not None and d not in allowed) or d in blocked:
+                penalties[d] = _combined(penalties.get(d, 0.0), settings.role_penalty)
+    if settings.constraint_mode == "hard" and restriction is not None:
+        # Kept though the graph cannot vouch for them: below every document it allows.
+        for d in candidates:
+            if d in restriction.unknown:
                 penalties[d] = _combined(penalties.get(d, 0.0), settings.role_penalty)
     for soft in restriction.soft if restriction is not None else ():
         for d in candidates:

@@ -24,17 +24,35 @@ def restrict(index: BackendReader, g: Grounding, settings: SearchSettings) -> Re
     verdict = index.graph_verdict(g.target_type, g.relations)
     allowed = verdict.allowed
     passing = index.passing(g.filters) if g.filters else None
+    unknown = _unknown(index, verdict.allowed, passing, settings)
     if passing is not None:
         allowed = passing if allowed is None else allowed & passing
     hard = settings.constraint_mode == "hard"
+    leg_allowed = allowed if hard else passing
+    if hard and unknown and leg_allowed is not None:
+        leg_allowed = leg_allowed | unknown
     return Restriction(
         allowed=allowed,
         blocked=dict(verdict.blocked),
-        leg_allowed=allowed if hard else passing,
+        leg_allowed=leg_allowed,
         leg_blocked=set(verdict.blocked) if hard else set(),
         constraints=list(verdict.constraints),
         soft=soft_verdicts(index, g),
+        unknown=unknown,
     )
+
+
+def _unknown(
+    index: BackendReader, graph_allowed: set[int] | None, passing: set[int] | None,
+    settings: SearchSettings,
+) -> frozenset[int]:
+    """Documents about no entity that the graph's allowed set leaves out (a must-not alone
+    blocks only what it knows): kept for the policy in soft unknown mode, within the
+    attribute filters, which are facts and never soft."""
+    if graph_allowed is None or settings.unknown_mode == "hard":
+        return frozenset()
+    unknown = index.unlinked() - graph_allowed
+    return unknown if passing is None else unknown & frozenset(passing)
 
 
 def soft_verdicts(index: BackendReader, g: Grounding) -> tuple[SoftVerdict, ...]:

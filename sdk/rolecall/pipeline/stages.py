@@ -72,6 +72,9 @@ def restrict_stage(state: SearchState) -> Outcome:
     """The graph verdict and the attribute filters (`pipeline.restrict`)."""
     r = restrict(state.index, state.grounding, state.settings)
     notes = [f"graph: {', '.join(r.constraints)}"] if r.constraints else []
+    if r.unknown:
+        notes.append(f"graph: {len(r.unknown)} documents link to no entity, so their role is "
+                     "unknown: kept and demoted, not filtered (unknown_mode='soft')")
     detail = "unrestricted" if r.allowed is None else f"{len(r.allowed)} allowed"
     return Outcome(replace(state, restriction=r, notes=(*state.notes, *notes)),
                    f"{detail}, {len(r.blocked)} blocked")

@@ -60,7 +60,9 @@ class Restriction:
     graph blocks it.  `leg_allowed` / `leg_blocked` are what the legs are given: in hard
     constraint mode the verdict itself; in soft mode only the attribute filters (never
     soft), the role verdict being left to the policy to demote.  `soft` holds the verdicts
-    of soft mapped values (`Grounding.soft_*`), which only ever demote, in either mode."""
+    of soft mapped values (`Grounding.soft_*`), which only ever demote, in either mode.
+    `unknown` are documents linked to no entity under a graph constraint: in soft unknown
+    mode the legs see them and the policy demotes them."""
 
     allowed: set[int] | None
     blocked: dict[int, str]
@@ -68,6 +70,9 @@ class Restriction:
     leg_blocked: set[int]
     constraints: list[str] = field(default_factory=list)
     soft: tuple[SoftVerdict, ...] = ()
+    #: documents about no entity that a graph constraint would have dropped, kept for the
+    #: policy to demote (`unknown_mode="soft"`); empty when nothing constrains
+    unknown: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

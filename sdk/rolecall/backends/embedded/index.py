@@ -269,6 +269,7 @@ class Index:
         self.links, self._field_links = _read_links(directory / "links.jsonl", m.count)
         self.entity_docs = invert_links(self.links)
         self._link_report: LinkReport | None = None
+        self._unlinked: frozenset[int] | None = None
         self._metadata: list[dict[str, Any]] | None = None
         # Everything a reader needs is read or opened now: a writer may delete this
         # generation once two newer ones exist, and open descriptors and memory maps outlive
@@ -413,6 +414,12 @@ class Index:
         fields = (link_fields,) if isinstance(link_fields, str) else tuple(link_fields)
         return (tuple(dict.fromkeys(fields)) == self.manifest.link_fields
                 and digest == kg_digest(kg or KnowledgeGraph()))
+
+    def unlinked(self) -> frozenset[int]:
+        """Ordinals of the documents about no entity (computed once per generation)."""
+        if self._unlinked is None:
+            self._unlinked = frozenset(i for i, dl in enumerate(self.links) if not dl.about)
+        return self._unlinked
 
     def graph_verdict(
         self, target_type: str | None, relations: list[tuple[RelationConstraint, str]]
