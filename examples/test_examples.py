@@ -54,3 +54,13 @@ def test_postgres_backend_runs() -> None:
     assert "PostgreSQL: 47 documents" in out
     assert out.count("same top 3 as the embedded index: yes") == 3, out
     assert "must not causes drowsiness" in out
+
+
+def test_your_schema_runs(tmp_path: Path) -> None:
+    out = run_example("your_schema.py", str(tmp_path))
+    assert "header [film, relation, person]" in out  # the user's header, read as one
+    directed = out.split("films directed by Clint Eastwood")[1].split("films starring")[0]
+    assert "plain dense: Dirty Harry" in directed  # association: he stars in it
+    rules = directed.split("rolecall (rules): ")[1].splitlines()[0]
+    assert set(rules.split(", ")) == {"American Sniper", "Letters from Iwo Jima", "Unforgiven"}
+    assert "read as: directed_by Clint Eastwood" in directed

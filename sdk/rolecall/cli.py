@@ -230,6 +230,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise SystemExit("--record-rewrites needs --rewrites FILE (and the llm system): where "
                          "to append the recorded rewrites")
     rewrites = ev.load_rewrites(args.rewrites) if args.rewrites else {}
+    if rewrites:
+        _note_stale_prompts(args.rewrites, retriever, [q.id for q in ds.queries])
     llm = None
     if wants_llm and (args.record_rewrites or not all(q.id in rewrites for q in ds.queries)):
         from .rewrite.auto import rewriter_from_env
@@ -258,6 +260,21 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     _print_reports(reports, title)
     return 0
+
+
+def _note_stale_prompts(path: str, retriever: Any, ids: list[str]) -> None:
+    """Say when recorded rewrites were made with another prompt than today's: they are
+    replayed as recorded, which is what the model answered then, not what it would now."""
+    from .eval import recorded_prompts
+    from .rewrite.prompts import prompt_hash
+
+    now = prompt_hash(retriever.catalog)
+    prompts = recorded_prompts(path)
+    stale = sum(1 for i in ids if i in prompts and prompts[i] != now)
+    if stale:
+        print(f"llm system: {stale} of {len(ids)} recorded rewrites in {path} were made with "
+              f"another prompt (today's is {now}); they replay as recorded — re-record with "
+              "--record-rewrites into a new file to measure today's prompt", file=sys.stderr)
 
 
 def _load_kg(paths: list[str] | None) -> Any:

@@ -34,6 +34,7 @@ __all__ = [
     "load_beir",
     "load_rewrites",
     "record_rewrite",
+    "recorded_prompts",
     "report",
     "run_systems",
     "to_markdown",
@@ -233,12 +234,29 @@ def load_rewrites(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def record_rewrite(path: str | Path, query_id: str, model: str, rq: Any) -> None:
+def record_rewrite(
+    path: str | Path, query_id: str, model: str, rq: Any, *, prompt: str | None = None
+) -> None:
+    """Append one recorded rewrite; `prompt` is the prompt's hash (`prompt_hash`), so a
+    replay can tell rewrites made with another prompt."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"query_id": query_id, "model": model,
+                              "rolequery": rq.model_dump(mode="json")}
+    if prompt is not None:
+        record["prompt"] = prompt
     with p.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"query_id": query_id, "model": model,
-                             "rolequery": rq.model_dump(mode="json")}, ensure_ascii=False) + "\n")
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def recorded_prompts(path: str | Path) -> dict[str, str | None]:
+    """Query id -> the hash of the prompt its recorded rewrite was made with (None for a
+    record older than prompt hashes)."""
+    p = Path(path)
+    if not p.exists():
+        return {}
+    return {str(rec["query_id"]): rec.get("prompt")
+            for _, rec in read_jsonl(p, CorpusError) if isinstance(rec, dict)}
 
 
 #: The settings each plain and rule system searches with (the rest have their own path).
@@ -372,7 +390,10 @@ def _llm_rewrite(q: EvalQuery, h: _Harness, run: SystemRun) -> Any:
     rq = h.llm.rewrite(q.text, catalog=h.retriever.catalog)
     run.llm_calls += h.llm.calls - calls
     if h.record_to is not None and not rq.provenance.degraded:
-        record_rewrite(h.record_to, q.id, h.llm.model, rq)
+        from .rewrite.prompts import prompt_hash
+
+        record_rewrite(h.record_to, q.id, h.llm.model, rq,
+                       prompt=prompt_hash(h.retriever.catalog))
     return rq
 
 
