@@ -289,6 +289,13 @@ def test_search_demotes_by_a_soft_mapping(plain_index: Path) -> None:
                                                                         abs=1e-3)
     assert res.plan.allowed == 3  # the type is enforced; the mapped relation is not
     assert any("→ 'used_for'" in n and "demoted, not filtered" in n for n in res.plan.notes)
+    # Each hit says why it was demoted (or not), as explain_document does.
+    mapped = {h.id: [c for c in h.explanation.checks if c.constraint.startswith("mapped: ")]
+              for h in res.hits}
+    assert mapped["calmex"][0].satisfied and not mapped["sleepwell"][0].satisfied
+    retriever = Retriever.open(plain_index)
+    for hit in res.hits:
+        assert retriever.explain_document(res.plan.query, hit.id) == hit.explanation.checks
 
 
 def test_search_enforces_a_hard_mapping(schema_index: Path) -> None:

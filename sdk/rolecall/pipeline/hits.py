@@ -35,7 +35,28 @@ def document_checks(
                             satisfied=matches_all(metadata, [f]))
             for f in g.filters
         ]
-    return checks + state.evidence.checks.get(ordinal, [])
+    return checks + _restriction_checks(state, ordinal) + state.evidence.checks.get(ordinal, [])
+
+
+def _restriction_checks(state: SearchState, ordinal: int) -> list[ConstraintCheck]:
+    """What demoted a document without filtering it: a soft (mapped, uncertain) constraint
+    it does not meet, and a graph constraint that cannot judge it (linked to no entity)."""
+    r = state.restriction
+    if r is None:
+        return []
+    checks = [
+        ConstraintCheck(constraint=f"mapped: {soft.label}", kind="relation",
+                        satisfied=not soft.violated_by(ordinal),
+                        evidence=f"a soft mapping ({soft.confidence:.2f}): demotes, never "
+                                 "filters")
+        for soft in r.soft
+    ]
+    if ordinal in r.unknown:
+        checks.append(ConstraintCheck(
+            constraint="graph: role unknown", kind="relation", satisfied=False,
+            evidence="linked to no entity, so the graph cannot judge it: kept, demoted",
+        ))
+    return checks
 
 
 def hits(state: SearchState) -> list[Hit]:

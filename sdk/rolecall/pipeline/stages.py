@@ -179,7 +179,7 @@ def policy_stage(state: SearchState) -> Outcome:
 
 #: The default stages that only rank: `explain_document` (which asks about one document,
 #: whatever its rank) skips them and runs every other stage, added ones included.
-RANKING_STAGES = frozenset({"restrict", "lexical", "dense", "fuse", "policy"})
+RANKING_STAGES = frozenset({"lexical", "dense", "fuse", "policy"})
 
 DEFAULT_STAGES: tuple[Stage, ...] = (
     ground_stage, restrict_stage, encode_stage, lexical_stage, dense_stage, fuse_stage,
