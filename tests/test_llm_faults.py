@@ -116,7 +116,7 @@ def test_bad_replies_get_one_repair_then_rules(tiny: Retriever, bad: str, reason
 def test_degraded_rewrite_shows_in_the_search_result(tiny_index_path) -> None:  # type: ignore[no-untyped-def]
     with FakeLLM(("status", 500, {})) as llm:
         r = Retriever.open(tiny_index_path, rewriter=make(llm.api_base, max_retries=0))
-        res = r.search("drugs that cause headaches")
+        res = r.search("drugs that cause headaches", unknown_mode="hard")
     assert res.degraded and res.degraded[0].stage == "rewrite"
     assert res.ids == ["b"]  # the rule fallback still understood the role
 
@@ -139,9 +139,22 @@ def test_values_not_in_the_query_are_not_enforced(tiny: Retriever) -> None:
 def test_catalog_values_the_model_inferred_are_kept_and_noted(tiny: Retriever) -> None:
     reply = json.dumps({"relations": [{"relation": "causes", "object": "drowsiness"}]})
     with FakeLLM(("reply", reply)) as llm:
-        rq = make(llm.api_base).rewrite("pills that knock you out", catalog=tiny.catalog)
+        rq = make(llm.api_base).rewrite("pills that make you sleepy", catalog=tiny.catalog)
+    # "sleepy" is an alias of drowsiness: the user named it, in other words.
     assert [(r.relation, r.object) for r in rq.relations] == [("causes", "drowsiness")]
     assert any("inferred" in n for n in rq.provenance.notes)
+
+
+def test_an_object_the_user_never_named_is_dropped_and_noted(tiny: Retriever) -> None:
+    # A small model copies objects from its examples and the catalog; an object with no
+    # trace in what the user said is not enforced (the plan says so).
+    reply = json.dumps({"relations": [{"relation": "causes", "object": "drowsiness"}],
+                        "exclusions": [{"text": "Vasodil"}]})
+    with FakeLLM(("reply", reply)) as llm:
+        rq = make(llm.api_base).rewrite("pills that knock you out", catalog=tiny.catalog)
+    assert rq.relations == [] and rq.exclusions == []  # and "knock you out" excludes nothing
+    assert any("never names 'drowsiness'" in n for n in rq.provenance.notes)
+    assert any("exclusion 'Vasodil' dropped" in n for n in rq.provenance.notes)
 
 
 def test_cache_hit_makes_no_call(tiny: Retriever, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -182,7 +195,7 @@ async def test_async_path_retries_and_falls_back(tiny: Retriever) -> None:
         rq = await rw.arewrite("drugs that cause headaches", catalog=tiny.catalog)
         assert not rq.provenance.degraded and rw.calls == 2
     r = Retriever(tiny.index, rewriter=make("http://127.0.0.1:9/v1", max_retries=0))
-    res = await r.asearch("drugs that cause headaches")
+    res = await r.asearch("drugs that cause headaches", unknown_mode="hard")
     assert res.degraded and res.ids == ["b"]
 
 

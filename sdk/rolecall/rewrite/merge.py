@@ -13,13 +13,17 @@ explicit cue says.  So the merge is:
 * a model exclusion of what a statement negates ("Mice without IFN-γ are resistant …") is
   dropped: in a claim, the negation is the content;
 * in a follow-up, the explicit constraints of the previous user turn carry over unless the
-  follow-up constrains the same object itself.
+  follow-up constrains the same object itself;
+* a model relation whose object the user never named (in the query or an earlier turn) is
+  dropped: a small model copies objects from its examples and the catalog; so is a model
+  exclusion when the user said no word that excludes or contrasts.
 
 Every change is written to `provenance.notes`, so the plan shows who decided what.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +38,30 @@ __all__ = ["merge_explicit"]
 def _entity(kg: KnowledgeGraph, value: str) -> str:
     found = kg.lookup(value) if kg.entities else []
     return found[0][0] if found and found[0][1] in ("exact", "alias") else normalize(value)
+
+
+#: Words with which English excludes or contrasts (generic; no domain's words).
+_EXCLUDING_WORDS = re.compile(
+    r"\b(?:not|no|non|nor|never|without|except|excluding|exclude[sd]?|besides|other\s+than|"
+    r"rather\s+than|instead|apart|aside|but|avoid\w*|omit\w*|skip\w*|leave\s+out|"
+    r"beyond|unlike|minus|n't|neither|none)\b|n't\b|\bnon-"
+)
+
+
+def _named(kg: KnowledgeGraph, obj: str, words: Sequence[str]) -> bool:
+    forms = [obj]
+    found = kg.lookup(obj) if kg.entities else []
+    if found and found[0][1] in ("exact", "alias"):
+        forms += kg.entities[found[0][0]].surface_forms()
+    content = {w for f in forms for w in normalize(f).replace("-", " ").split() if len(w) >= 4}
+    return any(_same_stem(c, w) for c in content for w in words if len(w) >= 4)
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """Two words share their first five letters (or all of the shorter one's, from four):
+    'constipated' / 'constipation', 'pain' / 'painkillers', 'awake' / 'awake'."""
+    n = min(5, len(a), len(b))
+    return a[:n] == b[:n]
 
 
 def _describe(rc: RelationConstraint) -> str:
@@ -111,6 +139,34 @@ class _Merge:
             kept.append(ex)
         self.exclusions = kept
 
+    def drop_unsupported(self, said: str) -> None:
+        """Drop a model relation whose object the user never named.  A small model copies
+        the objects of its examples and of the catalog ("stable PDF generation" came back
+        with `written_in Python`); an object counts as named when a content word of it, or
+        of its entity's names and aliases, begins a word of what the user said (so
+        "constipated" names Constipation and "keep you awake" names Insomnia through its
+        alias "keeps you awake")."""
+        words = normalize(said).replace("-", " ").split()
+        kept: list[RelationConstraint] = []
+        for rc in self.relations:
+            if _named(self.kg, rc.object, words):
+                kept.append(rc)
+            else:
+                self.notes.append(f"model's '{_describe(rc)}' dropped: the query never "
+                                  f"names {rc.object!r}")
+        self.relations = kept
+
+    def drop_uncued_exclusions(self, said: str) -> None:
+        """Drop model exclusions when the user said nothing that excludes: no negation or
+        contrast word at all ("what took over from X?" came back excluding X, which buries
+        the very documents that say what replaced it)."""
+        if not self.exclusions or _EXCLUDING_WORDS.search(normalize(said)):
+            return
+        for ex in self.exclusions:
+            self.notes.append(f"model's exclusion '{ex.text}' dropped: the query excludes "
+                              "nothing")
+        self.exclusions = []
+
     def drop_negated(self, negated: Sequence[str]) -> None:
         """Drop model exclusions of what a statement negates.  "Mice without IFN-γ are
         resistant …" is a claim about IFN-γ-less mice: a model that excludes IFN-γ excludes
@@ -146,8 +202,10 @@ def merge_explicit(
     negated = [normalize(n) for n in cues.negated_in_statement(text)]
     if negated:
         merge.drop_negated(negated)
-    merge.apply(explicit, "explicit cue", override=True)
     previous = [m.content for m in history if m.role == "user"]
+    merge.drop_unsupported(" ".join([text, *previous]))
+    merge.drop_uncued_exclusions(" ".join([text, *previous]))
+    merge.apply(explicit, "explicit cue", override=True)
     if history and previous:
         carried = cues.rewrite(previous[-1], catalog=catalog)
         merge.apply(carried, "carried over from the conversation", override=False)
