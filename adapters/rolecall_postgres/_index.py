@@ -127,6 +127,7 @@ class PostgresIndex:
         report = meta.get("link_report")
         self._link_report = LinkReport.from_json(report) if report is not None else None
         self._kg = _read_graph(db, int(meta.get("min_mentions", 2)))
+        self._kg.short_doc_words = int(meta.get("short_doc_words", self._kg.short_doc_words))
         for declared in meta.get("relation_schema", []):  # what the relation names mean
             self._kg.declare_relation(declared)
         self._lexical = PgLexical(db)
@@ -474,6 +475,7 @@ def _replace_schema(
             "format": SCHEMA_FORMAT, "generation": 0, "count": 0, "title_tokens": 0,
             "body_tokens": 0, "fields": [], "embedding_model": embedder.name,
             "dim": embedder.dim, "min_mentions": kg.min_mentions,
+            "short_doc_words": kg.short_doc_words,
             "relation_schema": [t.model_dump(exclude_defaults=True) for t in kg.schema.values()],
             "link_fields": prepared.report.fields,
             "link_report": LinkReport(fields=prepared.report.fields).to_json(),

@@ -51,7 +51,7 @@ from .explain import (
     Spend,
     StageRecord,
 )
-from .graph import Entity, KnowledgeGraph, Relation, RelationType
+from .graph import Entity, FileReport, KnowledgeGraph, LoadReport, Relation, RelationType
 from .llm.client import LLMClient
 from .pipeline.evidence import EvidenceWeights
 from .pipeline.state import Outcome, SearchState, Stage, stage
@@ -134,6 +134,8 @@ __all__ = [
     "Polarity",
     "Provenance",
     "Relation",
+    "LoadReport",
+    "FileReport",
     "RelationType",
     "RelationConstraint",
     "Retriever",

@@ -2,7 +2,8 @@
 
 A user's corpus says what each document is about in its own fields (`drug: "Sertraline"`)
 far more reliably than its text does: a review rarely names its drug twice, so the text
-linker (title mentions, or `min_mentions` mentions) misses it.  `link_fields` reads the named
+linker (title mentions, `min_mentions` mentions, or the first sentence of a short text)
+misses it.  `link_fields` reads the named
 fields, looks each value up in the graph (`KnowledgeGraph.lookup`: exact id or name, alias,
 normalised form, fuzzy) and accepts a link only when it is unambiguous and, for a fuzzy
 match, close enough (`FUZZY_THRESHOLD`).  An accepted link makes the document *about* the

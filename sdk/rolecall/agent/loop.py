@@ -392,6 +392,8 @@ def _relaxations(
     for i, rc in enumerate(rq.relations):
         slot = f"relations[{i}].object"
         if slot in conf:
+            # A relation name grounding mapped is only as certain as the mapping.
+            conf[slot] = min(conf[slot], conf.get(f"relations[{i}].relation", 1.0))
             rest = [r for j, r in enumerate(rq.relations) if j != i]
             polarity = "must" if rc.polarity == "must" else "must not"
             label = f"'{polarity} {rc.relation} {rc.object}'"
