@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     llm_sub.add_parser("status", help="is the local server up? which rewriter would be used?")
 
     _eval_parser(sub)
+    _kg_parser(sub)
 
     de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
     de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
@@ -96,6 +97,36 @@ def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument("--no-progress", action="store_true")
 
 
+def _kg_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`rolecall kg extract`'s options."""
+    kg = sub.add_parser("kg", help="knowledge graphs: extract one from a corpus")
+    kg_sub = kg.add_subparsers(dest="kg_command", required=True)
+    ex = kg_sub.add_parser("extract", help="a grounded knowledge graph from a corpus, by an "
+                           "LLM (entities only, lexically, without one)")
+    ex.add_argument("corpus", help="corpus.jsonl (BEIR or rolecall form) or a BEIR folder")
+    ex.add_argument("--out", required=True, help="folder for kg.jsonl, corpus.linked.jsonl, "
+                    "facts.jsonl and report.json")
+    ex.add_argument("--schema", help="a JSONL KG file whose relation declarations and types "
+                    "the extraction keeps to")
+    ex.add_argument("--types", action="append", default=[], metavar="T,T",
+                    help="entity types (comma-separated; repeatable)")
+    ex.add_argument("--relation", "--relations", action="append", default=[],
+                    dest="relations", metavar="NAME:SUBJ:OBJ[:DESCRIPTION]",
+                    help="a relation and its end types, e.g. directed_by:film:person; "
+                         "repeatable")
+    ex.add_argument("--model", help="litellm model string (default: ROLECALL_MODEL, else "
+                    "the local LLM when it is up)")
+    ex.add_argument("--api-base", help="the model's API base (default: ROLECALL_API_BASE)")
+    ex.add_argument("--no-llm", action="store_true", help="lexical fallback: entities only")
+    ex.add_argument("--cache", help="SQLite cache of replies (default: "
+                    "~/.cache/rolecall/kg_extract.sqlite)")
+    ex.add_argument("--no-cache", action="store_true")
+    ex.add_argument("--budget", type=int, help="stop after N LLM calls (a re-run resumes)")
+    ex.add_argument("--limit", type=int, help="only the first N documents")
+    ex.add_argument("--json", action="store_true", help="print the report as JSON")
+    ex.add_argument("--no-progress", action="store_true")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -131,10 +162,46 @@ def _run(args: argparse.Namespace) -> int:
             return _llm(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "kg":
+            return _kg(args)
     except RolecallError as exc:
         print(f"rolecall: error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _kg(args: argparse.Namespace) -> int:
+    from typing import Literal
+
+    from .documents import read_corpus
+    from .errors import CorpusError
+    from .extract import ExtractionSchema, extract_graph, model_from_env
+    from .llm.kvcache import SqliteCache, TextCache
+
+    docs = list(read_corpus(args.corpus))[: args.limit]
+    if not docs:
+        raise CorpusError("the corpus holds no documents; nothing to extract", path=args.corpus)
+    schema = ExtractionSchema.from_specs(types=args.types, relations=args.relations)
+    if args.schema:
+        loaded = ExtractionSchema.from_kg_file(args.schema)
+        schema = ExtractionSchema(types=[*loaded.types, *schema.types],
+                                  relations=[*loaded.relations, *schema.relations])
+    client, why = (None, "--no-llm: lexical fallback, entities only") if args.no_llm else (
+        model_from_env(args.model, api_base=args.api_base))
+    print(f"extraction: {why}", file=sys.stderr)
+    cache: TextCache | None | Literal[False] = False if args.no_cache else (
+        SqliteCache(args.cache, table="kg_extract") if args.cache else None)
+    result = extract_graph(docs, model=client, schema=schema, cache=cache,
+                           budget=args.budget, progress=not args.no_progress)
+    paths = result.write(args.out, docs)
+    if args.json:
+        print(result.report.model_dump_json(indent=2))
+    else:
+        print(result.report.summary())
+        print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        print(f"index it: rolecall index {paths['corpus.linked.jsonl']} --out INDEX "
+              f"--kg {paths['kg.jsonl']}")
+    return 0
 
 
 def _is_dsn(target: str) -> bool:

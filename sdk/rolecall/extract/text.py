@@ -36,10 +36,12 @@ def fold(text: str) -> str:
 
 
 def fold_key(name: str) -> str:
-    """The key entity names are merged by: their words (punctuation dropped), the last one
-    without a plural `s`, so `NSAIDs`, `NSAID` and `nsaid` are one entity and `headaches`
-    is `headache`."""
+    """The key entity names are merged by: their words (punctuation dropped), without a
+    leading `the`, the last one without a plural `s` — so `NSAIDs`, `NSAID` and `nsaid` are
+    one entity, `headaches` is `headache` and `The Rite of Spring` is `Rite of Spring`."""
     words = _WORDS.findall(fold(name))
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]
     if words and len(words[-1]) > 3 and words[-1].endswith("s") and not words[-1].endswith("ss"):
         words[-1] = words[-1][:-1]
     return " ".join(words)
@@ -79,6 +81,13 @@ class FoldedText:
         if not key or generic_form(key) is not None:
             return False
         return _name_pattern(key).search(self.text) is not None
+
+    def count(self, name: str) -> int:
+        """How many times `name` occurs, as `names` finds it."""
+        key = fold(name)
+        if not key or generic_form(key) is not None:
+            return 0
+        return len(_name_pattern(key).findall(self.text))
 
     def quotes(self, span: str, *, min_words: int = 2) -> bool:
         """Whether `span` is a quotation of the text: every part between ellipses occurs, in
