@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._checks import check_integer
+from .._progress import progress_bar
 from ..documents import Document, coerce_documents
 from ..graph import KnowledgeGraph
 from ..llm.client import LLMCallError, LLMClient, Usage, as_client, describe_failure
@@ -25,7 +26,6 @@ from ..llm.kvcache import SqliteCache, TextCache, default_cache_dir
 from .ground import DocExtraction, ground
 from .lexical import Proposal, propose_entities
 from .merge import Fact, Merged, build_graph, merge_mentions
-from .progress import doc_progress
 from .prompt import (
     Reply,
     ReplyError,
@@ -118,7 +118,8 @@ def extract_graph(
     client = as_client(model, {}, owner="extract_graph")
     run = _Run(client, schema, _open_cache(cache), budget, max_tokens, timeout)
     replies: list[tuple[Document, Reply]] = []
-    with client.metered() as usage, doc_progress(len(docs), enabled=progress) as advance:
+    bar = progress_bar("extracting", total=len(docs), enabled=progress, unit="docs")
+    with client.metered() as usage, bar as advance:
         run.usage = usage
         for doc in docs:
             reply = run.reply(doc)
