@@ -34,12 +34,12 @@ class SearchSettings:
     * `rrf_k` — the RRF constant (1..10,000).
     * `constraint_mode` — `"hard"`: the graph's type/relation verdict filters the legs;
       `"soft"`: violators stay but are penalised by `role_penalty`.
-    * `exclusion_mode` — `"soft"` (default): documents matching an exclusion are demoted by
-      up to `exclusion_penalty`; `"hard"`: they are suppressed (lexical must-not, and removal
-      of candidates whose evidence reaches `exclusion_threshold`).  Soft is the default
-      because "Aaron, but don't mention Moses" wants Aaron's page, which names his brother:
-      hard mode drops it.  Hard leaves fewer violations on NegConstraint-dev (0.149 vs 0.174)
-      for 0.011 nDCG@10 (BENCHMARKS.md).
+    * `exclusion_mode` — `"soft"` (default): documents about an excluded thing are demoted
+      by up to `exclusion_penalty` times the evidence; `"hard"`: candidates whose evidence
+      reaches `exclusion_threshold` are suppressed.  Evidence is aboutness, not mention
+      (`rolecall.pipeline.evidence`): Aaron's page, which names his brother Moses in passing,
+      is neither demoted much nor suppressed by "Aaron, but don't mention Moses".  The two
+      modes side by side: BENCHMARKS.md.
     * `unknown_mode` — how a graph constraint treats a document linked to no entity, whose
       role the graph cannot know: `"soft"` (default) keeps it, demoted by `role_penalty`
       below the documents the graph allows; `"hard"` filters it with the violators.  The

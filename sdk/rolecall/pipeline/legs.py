@@ -2,18 +2,17 @@
 
 The lexical query is the query's keywords (else its text) plus the names and aliases of
 required relation objects: the graph knows that "diarrhea" is also spelt "diarrhoea";
-BM25 does not.  In hard exclusion mode a document containing an excluded phrase verbatim
-is left out by the lexical leg itself.
+BM25 does not.  No leg leaves out a document for containing an excluded phrase: naming a
+thing is not being about it, which the exclusion evidence decides (`pipeline.aboutness`).
 """
 
 from __future__ import annotations
 
 from ..graph import KnowledgeGraph
 from ..query import Polarity, RoleQuery
-from ..settings import SearchSettings
 from .grounding import Grounding
 
-__all__ = ["lexical_text", "must_not_phrases"]
+__all__ = ["lexical_text"]
 
 
 def lexical_text(rq: RoleQuery, g: Grounding, kg: KnowledgeGraph) -> str:
@@ -23,6 +22,3 @@ def lexical_text(rq: RoleQuery, g: Grounding, kg: KnowledgeGraph) -> str:
             extra += kg.entities[eid].surface_forms()
     return " ".join([rq.lexical_text, *extra])
 
-
-def must_not_phrases(rq: RoleQuery, settings: SearchSettings) -> list[str]:
-    return [e.text for e in rq.exclusions] if settings.exclusion_mode == "hard" else []

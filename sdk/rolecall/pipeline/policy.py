@@ -3,8 +3,8 @@
 One place decides it, for the search and for `explain_document` alike:
 
 * an exclusion's evidence strength `s` demotes a candidate by `exclusion_penalty × s`
-  (soft mode); in hard mode a candidate is suppressed when `s ≥ exclusion_threshold` or it
-  contains an excluded phrase verbatim;
+  (soft mode); in hard mode a candidate is suppressed when `s ≥ exclusion_threshold` — a
+  document about the excluded thing, not one that names it in passing;
 * in soft constraint mode a candidate the graph does not allow, or blocks, is demoted by
   `role_penalty` (combined multiplicatively with an exclusion penalty); in hard mode the
   legs never returned it — except a document linked to no entity, whose role the graph
@@ -39,7 +39,7 @@ def decide(
     suppressed: set[int] = set()
     hard_exclusions = settings.exclusion_mode == "hard"
     for d, s in evidence.strength.items():
-        if hard_exclusions and (s >= settings.exclusion_threshold or d in evidence.contains):
+        if hard_exclusions and s >= settings.exclusion_threshold:
             suppressed.add(d)
         else:
             penalties[d] = settings.exclusion_penalty * s

@@ -22,11 +22,12 @@ from dataclasses import replace
 
 from ..errors import ConfigurationError, EmbeddingError, RolecallError
 from ..explain import Degradation, StageRecord
+from .documents import analysed_documents
 from .encode import encode
-from .evidence import exclusion_evidence
+from .evidence import DenseView, exclusion_evidence
 from .fusion import apply_penalties, weighted_rrf
 from .grounding import ground, unresolved_notes, vocabulary_checker
-from .legs import lexical_text, must_not_phrases
+from .legs import lexical_text
 from .mapping import embedding_similarity
 from .policy import decide
 from .restrict import restrict
@@ -106,7 +107,6 @@ def lexical_stage(state: SearchState) -> Outcome:
     text = lexical_text(state.query, state.grounding, state.index.kg)
     return _ranked(state, "lexical", state.index.lexical.search(
         text, state.settings.depth, allowed=allowed, blocked=blocked,
-        must_not_phrases=must_not_phrases(state.query, state.settings),
     ))
 
 
@@ -150,14 +150,17 @@ def exclusion_stage(state: SearchState) -> Outcome:
     rq, index, v = state.query, state.index, state.vectors
     if not rq.exclusions:
         return Outcome(state, "no exclusion")
+    dense = None
+    if v is not None:
+        dense = DenseView(index.dense, v.query, v.original, v.exclusions)
+    entities = set(state.grounding.exclusion_entities.values())
     ev = exclusion_evidence(
-        rq.exclusions, state.candidates, lexical=index.lexical,
-        dense=index.dense if v is not None else None,
-        query_vec=v.query if v is not None else None,
-        original_vec=v.original if v is not None else None,
-        exclusion_vecs=v.exclusions if v is not None else None,
-        entity_ids=state.grounding.exclusion_entities, links=index.links,
-        weights=state.weights,
+        rq.exclusions, state.candidates, docs=analysed_documents(index),
+        subject=rq.embed_text, dense=dense,
+        entity_ids=state.grounding.exclusion_entities,
+        entity_forms={e: index.kg.entities[e].surface_forms()
+                      for e in entities if e in index.kg.entities},
+        links=index.links, weights=state.weights,
     )
     return Outcome(replace(state, evidence=ev),
                    f"evidence against {len(ev.strength)} of {len(state.candidates)}")
@@ -178,8 +181,9 @@ def policy_stage(state: SearchState) -> Outcome:
 
 
 #: The default stages that only rank: `explain_document` (which asks about one document,
-#: whatever its rank) skips them and runs every other stage, added ones included.
-RANKING_STAGES = frozenset({"lexical", "dense", "fuse", "policy"})
+#: whatever its rank) skips them and runs every other stage, added ones included — but for
+#: the packaged reranker (`rolecall.rerank`, off by default), which only ranks too.
+RANKING_STAGES = frozenset({"lexical", "dense", "fuse", "rerank", "policy"})
 
 DEFAULT_STAGES: tuple[Stage, ...] = (
     ground_stage, restrict_stage, encode_stage, lexical_stage, dense_stage, fuse_stage,
