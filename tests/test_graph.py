@@ -64,11 +64,15 @@ def test_mentions_are_whole_word_longest_match() -> None:
     assert found == ["back_pain", "pain", "cafe"]
 
 
-def test_link_prefers_explicit_ids_else_title_and_frequency(tiny_kg: KnowledgeGraph) -> None:
+def test_link_prefers_explicit_ids_else_title_else_frequency(tiny_kg: KnowledgeGraph) -> None:
     assert tiny_kg.link("mentions Vasodil", "x", ["painrelief"]).about == ["painrelief"]
-    auto = tiny_kg.link("Vasodil once. Painrelief twice, Painrelief.", "Clearhist")
-    assert auto.about == ["clearhist", "painrelief"]
-    assert auto.mentions["vasodil"] == 1
+    text = "Vasodil once. Painrelief twice, Painrelief."
+    # A title naming an entity states the subject; what the text repeats is a neighbour.
+    titled = tiny_kg.link(text, "Clearhist")
+    assert titled.about == ["clearhist"]
+    assert titled.mentions["vasodil"] == 1 and titled.mentions["painrelief"] == 2
+    # With a title that names nothing, repetition decides (and the short text's lead).
+    assert tiny_kg.link(text, "Notes").about == ["painrelief", "vasodil"]
 
 
 def test_lookup_exact_alias_fuzzy(tiny_kg: KnowledgeGraph) -> None:

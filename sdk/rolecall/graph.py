@@ -433,17 +433,21 @@ class KnowledgeGraph:
         return out
 
     def link(self, text: str, title: str = "", explicit: Iterable[str] = ()) -> DocLinks:
-        """Link one document: explicit ids win; else the entities it names in its title (or,
-        short and without one, in its first sentence) and those mentioned `min_mentions` times."""
+        """Link one document: explicit ids win; else the entities it names in its title; a
+        document whose title names none is about what its first sentence names (when it is
+        short) and what it mentions `min_mentions` times."""
         counts = Counter(eid for eid, *_ in self.find_mentions(f"{title}\n{text}"))
         explicit_ids = [e for e in explicit if e in self.entities]
         if explicit_ids:
             about = explicit_ids
         else:
             placed = self._placed(text, title)
-            about = sorted(
-                eid for eid, n in counts.items() if eid in placed or n >= self.min_mentions
-            )
+            # A title that names an entity states the subject: the text's other names, however
+            # often repeated, are neighbours (Stravinsky's page names The Rite of Spring
+            # twice and is not about it).  Only without one do repeated mentions decide.
+            titled = bool(title) and bool(self.find_mentions(title))
+            about = sorted(eid for eid, n in counts.items()
+                           if eid in placed or (not titled and n >= self.min_mentions))
         return DocLinks(about=about, mentions=dict(counts))
 
     def _placed(self, text: str, title: str) -> set[str]:

@@ -117,6 +117,11 @@ def _leads_with(phrase: PhraseTokens, lead: Sequence[str], subject: Set[str]) ->
     return at is not None and (own is None or at <= own)
 
 
+def _names_subject(title: Sequence[str], subject: Set[str]) -> bool:
+    """Whether at least half of a title's words are the query's own."""
+    return 2 * sum(t in subject for t in title) >= len(title)
+
+
 def aboutness(
     phrase: PhraseTokens, doc: Reading, subject: Set[str] = frozenset(),
     weights: AboutnessWeights = AboutnessWeights(),
@@ -135,5 +140,9 @@ def aboutness(
         # "…the brother of Moses…, who spoke for Moses…" is Aaron's page).
         score = min(score, weights.passing - 1e-9)
     if score < weights.passing:
-        score = weights.mention if (in_title or any(hits)) else 0.0
+        score = weights.mention if any(hits) else 0.0
+    if doc.title and not in_title and _names_subject(doc.title, subject):
+        # Its title names the query's own subject: the user asked for this document, and
+        # it names the excluded thing on the way ("Johnny Bravo" naming Cartoon Cartoons).
+        score = 0.0
     return Aboutness(phrase.text, round(score, 3), in_title, in_lead, sum(hits), total)
