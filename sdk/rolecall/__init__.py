@@ -12,12 +12,14 @@ from .agent.loop import Agent
 from .backends.embedded.index import Index
 from .backends.interface import Backend, BackendReader, BackendWriter
 from .documents import Document, read_corpus
+from .embedding.bge import BgeSmallEmbedder
 from .embedding.sentence import Embedder, SentenceTransformerEmbedder
 from .errors import (
     BackendError,
     ConfigurationError,
     CorpusError,
     DuplicateDocumentError,
+    EmbedderMismatchError,
     EmbeddingError,
     IndexCorruptError,
     IndexError_,
@@ -66,6 +68,7 @@ from .query import (
     RelationConstraint,
     RoleQuery,
 )
+from .rerank import CrossEncoder, Reranker
 from .retriever import Retriever
 from .rewrite.auto import rewriter_from_env
 from .rewrite.base import Catalog, Message, Rewriter
@@ -78,6 +81,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Stage",
+    "BgeSmallEmbedder",
+    "CrossEncoder",
+    "EmbedderMismatchError",
+    "Reranker",
     "SearchState",
     "Outcome",
     "StageRecord",

@@ -63,7 +63,16 @@ def _index_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     metavar="FIELD", help="a metadata field whose values name what a document "
                     "is about (drug: \"Sertraline\"), linked to the --kg entities; repeatable")
     ix.add_argument("--add", action="store_true", help="add to the existing index instead")
+    _embedder_option(ix)
     ix.add_argument("--no-progress", action="store_true")
+
+
+def _embedder_option(p: argparse.ArgumentParser) -> None:
+    from .embedding.names import EMBEDDERS
+
+    p.add_argument("--embedder", choices=sorted(EMBEDDERS),
+                   help="the dense model: " + "; ".join(f"{k}: {v}" for k, v in EMBEDDERS.items())
+                   + " (an existing index is searched with the model it was built with)")
 
 
 def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,6 +83,7 @@ def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument("--limit", type=int, help="only the first N queries (in file order)")
     ev.add_argument("--index", help="index directory (default .rolecall/eval/<name>)")
     ev.add_argument("--rebuild", action="store_true")
+    _embedder_option(ev)
     ev.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files, as for index")
     ev.add_argument("--link-field", action="append", default=[], dest="link_fields",
                     metavar="FIELD", help="metadata field linking documents to --kg entities, "
@@ -204,6 +214,16 @@ def _kg(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedder(args: argparse.Namespace) -> Any:
+    """The embedder `--embedder` names, or None (the default; for an existing index, its
+    own)."""
+    from .embedding.names import embedder_named
+
+    # getattr: callers (tests, benchmarks) build the namespace of `_eval_index` by hand.
+    name = getattr(args, "embedder", None)
+    return embedder_named(name) if name else None
+
+
 def _is_dsn(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
@@ -234,13 +254,15 @@ def _index(args: argparse.Namespace) -> int:
         return 2
     kg = _load_kg(args.kg)
     progress = not args.no_progress
+    embedder = _embedder(args)
     if _is_dsn(args.out):
         pg = _postgres()
         if args.add:
-            pindex = pg.open(args.out, schema=args.schema).add(docs, progress=progress)
+            pindex = pg.open(args.out, schema=args.schema, embedder=embedder).add(
+                docs, progress=progress)
         else:
             pindex = pg.build(args.out, docs, kg=kg, schema=args.schema, progress=progress,
-                              link_fields=args.link_fields)
+                              link_fields=args.link_fields, embedder=embedder)
         dt = time.perf_counter() - t
         print(
             f"indexed {len(docs)} documents in {dt:.1f}s ({len(docs) / max(dt, 1e-9):.0f} "
@@ -252,10 +274,10 @@ def _index(args: argparse.Namespace) -> int:
             print(pindex.link_report.summary())
         return 0
     if args.add:
-        index = Index.open(args.out).add(docs, progress=progress)
+        index = Index.open(args.out, embedder=embedder).add(docs, progress=progress)
     else:
         index = Index.build(args.out, docs, kg=kg, progress=progress,
-                            link_fields=args.link_fields)
+                            link_fields=args.link_fields, embedder=embedder)
     dt = time.perf_counter() - t
     m = index.manifest
     print(
@@ -363,11 +385,16 @@ def _load_kg(paths: list[str] | None) -> Any:
 
 def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
     """The cached index of the data set when it holds its documents and was built with the
-    same graph and link fields, else a new build."""
+    same graph, link fields and embedding model, else a new build.  Each embedder has its
+    own cache folder, so switching `--embedder` back and forth rebuilds nothing."""
     from .backends.embedded.index import Index
+    from .embedding.names import resolve_embedder
     from .errors import RolecallError
 
-    path = Path(args.index or Path(".rolecall") / "eval" / ds.name)
+    embedder = resolve_embedder(_embedder(args))
+    short = getattr(args, "embedder", None)
+    name = ds.name if short in (None, "minilm") else f"{ds.name}-{short}"
+    path = Path(args.index or Path(".rolecall") / "eval" / name)
     kg = _load_kg(args.kg)
     if not args.rebuild:
         index: Index | None
@@ -376,15 +403,15 @@ def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
         except RolecallError:
             index = None
         if index is not None and len(index) == len(ds.documents):
-            # Same documents is not enough: results depend on the graph and link fields too.
-            if index.built_with(kg, args.link_fields):
+            # Same documents is not enough: results depend on the graph, link fields and model.
+            if index.built_with(kg, args.link_fields, embedder.name):
                 return index
-            print(f"rebuilding {path}: it was built with another graph or link fields",
-                  file=sys.stderr)
+            print(f"rebuilding {path}: it was built with another graph, link fields or "
+                  "embedding model", file=sys.stderr)
         if index is not None:
             index.close()
     return Index.build(path, ds.documents, kg=kg, progress=not args.no_progress,
-                       link_fields=args.link_fields)
+                       link_fields=args.link_fields, embedder=embedder)
 
 
 def _committed(folder: Path, name: str) -> str | None:

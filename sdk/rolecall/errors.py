@@ -10,6 +10,7 @@ RolecallError                   .stage: the pipeline stage it came from, when on
 │   ├── InvalidQueryError       the query or a search argument cannot be used as given
 │   │   └── InvalidSettingError a setting's type or range (.setting, .value, .valid)
 │   ├── ConfigurationError      rolecall is configured in a way that cannot work (no model…)
+│   │   └── EmbedderMismatchError an index searched with another embedding model than built it
 │   ├── DuplicateDocumentError  documents whose ids are already indexed (.ids)
 │   └── MissingDependencyError  an optional extra is not installed (.package, .extra)
 ├── CorpusError                 a corpus file is malformed (.path, .line)
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigurationError",
     "CorpusError",
     "DuplicateDocumentError",
+    "EmbedderMismatchError",
     "EmbeddingError",
     "IndexCorruptError",
     "IndexError_",
@@ -83,6 +85,20 @@ class InvalidQueryError(UsageError, ValueError):
 class ConfigurationError(UsageError, ValueError):
     """rolecall is configured in a way that cannot work: no model named, a runtime that is
     not available on this device, an option that contradicts another."""
+
+
+class EmbedderMismatchError(ConfigurationError):
+    """An index was built with one embedding model and is asked to search with another:
+    vectors of two models are not comparable.  `.index_model` and `.embedder_model` name
+    them; the message says how to fix it."""
+
+    def __init__(self, index_model: str, embedder_model: str, *, fix: str):
+        self.index_model = index_model
+        self.embedder_model = embedder_model
+        super().__init__(
+            f"the index was embedded with {index_model!r} but the embedder is "
+            f"{embedder_model!r}: {fix}"
+        )
 
 
 class DuplicateDocumentError(UsageError, ValueError):

@@ -187,7 +187,7 @@ System = Callable[[EvalQuery], list[str]]
 #: name -> what it is; every system runs over the same index in the same process.
 SYSTEMS: dict[str, str] = {
     "bm25": "BM25 on the raw query (lexical leg only)",
-    "dense": "MiniLM cosine on the raw query (dense leg only)",
+    "dense": "cosine on the raw query (dense leg only; the index's model, MiniLM by default)",
     "hybrid": "BM25 + dense, weighted RRF, raw query",
     "rules": "rolecall with the rule rewriter (soft exclusions)",
     "rules-hard": "rolecall, rule rewriter, hard exclusions",
@@ -197,12 +197,17 @@ SYSTEMS: dict[str, str] = {
                  "(--judgements, else the model)",
     "agent-judge2": "the agent loop, rule rewrite + the judge asked in two orders, "
                     "demoting on agreement (2 calls)",
+    "rerank": "rules, then a cross-encoder re-orders the top 20 fused (rerank extra)",
 }
 #: ablations: which part removes the association errors.
 ABLATIONS: dict[str, str] = {
     "rules-no-penalty": "rules rewrite, but no exclusion penalty (query cleaning only)",
-    "rules-lexical-excl": "rules rewrite, exclusions only as lexical must-not (no penalty)",
+    "rules-lexical-excl": "rules rewrite, hard exclusions at threshold 1.0: suppress only what "
+                          "the title or the graph says a document is about",
     "rules-no-graph": "rules rewrite, knowledge-graph constraints soft-penalised, not filtered",
+    "rerank-10": "rerank, the top 10 only",
+    "rerank-50": "rerank, the top 50",
+    "hybrid-rerank": "hybrid on the raw query, the top 20 re-ordered by the cross-encoder",
 }
 
 
@@ -272,6 +277,13 @@ _RULE_SETTINGS: dict[str, dict[str, Any]] = {
     "rules-lexical-excl": {"exclusion_mode": "hard", "exclusion_threshold": 1.0},
     "rules-no-graph": {"constraint_mode": "soft"},
 }
+#: The reranked systems: the system whose search is reranked, and how many candidates.
+_RERANKED: dict[str, tuple[str, int]] = {
+    "rerank": ("rules", 20),
+    "rerank-10": ("rules", 10),
+    "rerank-50": ("rules", 50),
+    "hybrid-rerank": ("hybrid", 20),
+}
 
 
 @dataclass
@@ -315,15 +327,33 @@ def run_systems(
         if run.note:
             continue
         agent = _agent_for(name, h)
+        base, used = _reranked(name, h)
         with progress_bar(name, total=len(dataset.queries), enabled=progress) as advance:
             for q in dataset.queries:
                 t = time.perf_counter()
-                res = _search_one(name, q, h, agent, run)
+                res = _search_one(base, q, used, agent, run)
                 run.latency_ms.append((time.perf_counter() - t) * 1000)
                 run.degraded += bool(res.degraded)
                 run.rankings[q.id] = [(hit.id, hit.score) for hit in res.hits]
                 advance(1)
     return runs
+
+
+def _reranked(name: str, h: _Harness) -> tuple[str, _Harness]:
+    """The system a reranked one searches as, and a harness whose retriever reranks (the
+    same index, rewriter and stages, with the cross-encoder after fusion); others as given."""
+    if name not in _RERANKED:
+        return name, h
+    import copy
+    from dataclasses import replace
+
+    from .pipeline.stages import compose
+    from .rerank import Reranker
+
+    base, top_n = _RERANKED[name]
+    retriever = copy.copy(h.retriever)
+    retriever.stages = compose([Reranker(top_n=top_n).stage], base=h.retriever.stages)
+    return base, replace(h, retriever=retriever)
 
 
 def _skip_reason(name: str, dataset: BeirDataset, h: _Harness) -> str:
@@ -333,6 +363,14 @@ def _skip_reason(name: str, dataset: BeirDataset, h: _Harness) -> str:
                 "configured (set ROLECALL_MODEL or start `make llm`)")
     if name in ("agent-llm", "agent-judge2") and h.judge is None:
         return "skipped: no judge — give --judgements, set ROLECALL_MODEL or start `make llm`"
+    if name in _RERANKED:
+        from .embedding.packaged import require
+        from .errors import MissingDependencyError
+
+        try:
+            require("rerank")
+        except MissingDependencyError as exc:
+            return f"skipped: {exc}"
     return ""
 
 

@@ -30,6 +30,7 @@ from .pipeline.hits import document_checks, hits, plan
 from .pipeline.stages import DEFAULT_STAGES, RANKING_STAGES, compose, in_stage, run_stages
 from .pipeline.state import SearchState, Stage
 from .query import RoleQuery
+from .rerank.stage import Reranker, RerankStage
 from .rewrite.base import Catalog, Message, Rewriter
 from .rewrite.rules import RuleRewriter
 from .settings import SearchSettings
@@ -59,6 +60,9 @@ class Retriever:
     `r.search(q, k=20, exclusion_mode="hard")` (see `SearchSettings`).  `stages` adds
     search stages (a reranker, an aboutness scorer: `rolecall.pipeline.state.Stage`), each
     run after the stage it names; the plan records every stage's time and what it did.
+    `reranker` (`rolecall.Reranker(top_n=20)`, the `rerank` extra) re-orders the top fused
+    candidates with a cross-encoder, right after fusion; None (the default) leaves the
+    search as it is.
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class Retriever:
         settings: SearchSettings | None = None,
         evidence: EvidenceWeights | None = None,
         stages: Sequence[Stage] = (),
+        reranker: Reranker | None = None,
         **overrides: Any,
     ) -> None:
         self.index: BackendReader = index
@@ -77,8 +82,11 @@ class Retriever:
         base.validate()
         self.settings = base.override(**overrides) if overrides else base
         self.evidence = evidence or EvidenceWeights()
+        self.reranker = reranker
         #: the search's stages in order: the defaults with `stages` inserted where each says
-        self.stages: list[Stage] = compose(stages)
+        #: (the reranker first among those after `fuse`: the others see its order)
+        self.stages: list[Stage] = compose(
+            [reranker.stage, *stages] if reranker is not None else stages)
         self._catalog: Catalog | None = None
         self._catalog_index: BackendReader | None = None
 
@@ -86,9 +94,10 @@ class Retriever:
 
     @classmethod
     def open(
-        cls, path: str | Path, *, embedder: Embedder | None = None, **kwargs: Any
+        cls, path: str | Path, *, embedder: Embedder | str | None = None, **kwargs: Any
     ) -> Retriever:
-        """Open an existing index directory."""
+        """Open an existing index directory (with the embedder it was built with, unless
+        one is given: see `Index.open`)."""
         return cls(Index.open(path, embedder=embedder), **kwargs)
 
     @classmethod
@@ -98,7 +107,7 @@ class Retriever:
         documents: Iterable[Document | dict[str, Any]],
         *,
         kg: KnowledgeGraph | None = None,
-        embedder: Embedder | None = None,
+        embedder: Embedder | str | None = None,
         progress: bool = True,
         link_fields: str | Sequence[str] = (),
         **kwargs: Any,
@@ -218,7 +227,8 @@ class Retriever:
 
 
 def _explains(stage: Stage) -> bool:
-    return not (stage in DEFAULT_STAGES and stage.name in RANKING_STAGES)
+    ranks_only = stage in DEFAULT_STAGES or isinstance(stage, RerankStage)
+    return not (ranks_only and stage.name in RANKING_STAGES)
 
 
 def validated(rq: RoleQuery) -> RoleQuery:

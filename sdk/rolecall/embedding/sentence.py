@@ -19,7 +19,8 @@ from ..errors import (
 )
 from .onnx import onnxruntime_errors
 
-__all__ = ["DEFAULT_EMBEDDING_MODEL", "Embedder", "SentenceTransformerEmbedder", "default_embedder"]
+__all__ = ["DEFAULT_EMBEDDING_MODEL", "Embedder", "SentenceTransformerEmbedder", "checked_embedder",
+           "default_embedder", "encode_queries"]
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -29,7 +30,11 @@ class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors of a fixed dimension.
 
     A model that cannot load or run raises `EmbeddingError` naming it, so that a search can
-    degrade to its other legs and say why instead of failing with a library's exception."""
+    degrade to its other legs and say why instead of failing with a library's exception.
+
+    `encode` embeds documents.  An embedder whose model embeds queries differently (bge's
+    query instruction) also has `encode_queries(texts)`, which a search uses for its query
+    texts when present (`encode_queries` below); without it, queries go through `encode`."""
 
     name: str
     dim: int
@@ -386,16 +391,23 @@ _default: SentenceTransformerEmbedder | None = None
 _default_lock = threading.Lock()
 
 
-def checked_embedder(embedder: Embedder | None, built_with: str) -> Embedder:
-    """`embedder` (the packaged default when None), refused unless it is the model an index
-    was built with: vectors from two models are not comparable."""
-    embedder = embedder or default_embedder()
-    if embedder.name != built_with:
-        raise ConfigurationError(
-            f"index was embedded with {built_with!r} but the embedder is "
-            f"{embedder.name!r}; pass the same embedder you built with"
-        )
-    return embedder
+def checked_embedder(embedder: Embedder | str | None, built_with: str) -> Embedder:
+    """`embedder` (an object or a name; when None the packaged embedder of the model an
+    index was built with), refused with `EmbedderMismatchError` unless it is that model:
+    vectors from two models are not comparable (`rolecall.embedding.names`)."""
+    from .names import checked_embedder as checked
+
+    return checked(embedder, built_with)
+
+
+def encode_queries(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Vectors of retrieval queries: through the embedder's `encode_queries` when it has
+    one (a model trained with a query instruction, as bge), else its `encode`."""
+    method = getattr(embedder, "encode_queries", None)
+    if callable(method):
+        vecs: np.ndarray = method(texts)
+        return vecs
+    return embedder.encode(texts)
 
 
 def default_embedder() -> SentenceTransformerEmbedder:

@@ -8,6 +8,7 @@ raises `EmbeddingError`, on which the search degrades to its other legs (and say
 from __future__ import annotations
 
 from ..backends.interface import BackendReader
+from ..embedding.sentence import encode_queries
 from ..query import RoleQuery
 from .evidence import EvidenceWeights
 from .state import QueryVectors
@@ -29,7 +30,8 @@ def encode_texts(rq: RoleQuery, weights: EvidenceWeights) -> tuple[list[str], in
 
 def encode(index: BackendReader, rq: RoleQuery, weights: EvidenceWeights) -> QueryVectors:
     texts, n_excl, original = encode_texts(rq, weights)
-    vecs = index.embedder.encode(texts)
+    # Every text here is matched against documents, so each is embedded as a query.
+    vecs = encode_queries(index.embedder, texts)
     return QueryVectors(
         query=vecs[0],
         exclusions=vecs[1 : 1 + n_excl] if n_excl else None,

@@ -44,7 +44,8 @@ import numpy as np
 from ..._checks import check_integer
 from ..._progress import progress_bar
 from ...documents import Document, coerce_documents
-from ...embedding.sentence import Embedder, checked_embedder, default_embedder
+from ...embedding.names import checked_embedder, resolve_embedder
+from ...embedding.sentence import Embedder
 from ...errors import (
     CorpusError,
     DuplicateDocumentError,
@@ -243,11 +244,17 @@ class Index:
     newest generation.
     """
 
-    def __init__(self, root: Path, directory: Path, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, root: Path, directory: Path, embedder: Embedder | str | None = None
+    ) -> None:
         self.root = root
         self.directory = directory
         self.manifest = Manifest.read(directory)
-        self._embedder = embedder
+        # An embedder given is checked now, so that a wrong one fails at open and not at the
+        # first search; without one, the index's own is chosen on first use.
+        built_with = self.manifest.embedding_model
+        self._embedder: Embedder | None = (
+            None if embedder is None else checked_embedder(embedder, built_with))
         m = self.manifest
         self.lexical = LexicalIndex.open(directory / "lexical")
         if self.lexical.num_docs != m.count:
@@ -314,8 +321,10 @@ class Index:
     # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root: str | Path, *, embedder: Embedder | None = None) -> Index:
-        """Open the live generation of the index at `root` (read-only)."""
+    def open(cls, root: str | Path, *, embedder: Embedder | str | None = None) -> Index:
+        """Open the live generation of the index at `root` (read-only).  `embedder` (an
+        Embedder or a name from `rolecall.embedding.names.EMBEDDERS`) must be the model the
+        index was built with (`EmbedderMismatchError`); None uses that model."""
         root = Path(root)
         current = root / _CURRENT
         if root.exists() and not root.is_dir():
@@ -407,13 +416,18 @@ class Index:
                                  LinkReport.of_links(self.kg, self.links, self.metadata()))
         return self._link_report
 
-    def built_with(self, kg: KnowledgeGraph | None, link_fields: Sequence[str] = ()) -> bool:
-        """Whether this index was built with this graph and these link fields (a cache of
-        an index, as `rolecall eval` keeps, is stale otherwise)."""
+    def built_with(
+        self, kg: KnowledgeGraph | None, link_fields: Sequence[str] = (),
+        embedding_model: str | None = None,
+    ) -> bool:
+        """Whether this index was built with this graph and these link fields, and with the
+        embedding model named, when one is (a cache of an index, as `rolecall eval` keeps,
+        is stale otherwise)."""
         digest = self.manifest.kg_digest or kg_digest(self.kg)
         fields = (link_fields,) if isinstance(link_fields, str) else tuple(link_fields)
         return (tuple(dict.fromkeys(fields)) == self.manifest.link_fields
-                and digest == kg_digest(kg or KnowledgeGraph()))
+                and digest == kg_digest(kg or KnowledgeGraph())
+                and embedding_model in (None, self.manifest.embedding_model))
 
     def unlinked(self) -> frozenset[int]:
         """Ordinals of the documents about no entity (computed once per generation)."""
@@ -449,7 +463,7 @@ class Index:
         documents: Iterable[Document | dict[str, Any]],
         *,
         kg: KnowledgeGraph | None = None,
-        embedder: Embedder | None = None,
+        embedder: Embedder | str | None = None,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
         progress: bool = True,
         link_fields: str | Sequence[str] = (),
@@ -460,7 +474,11 @@ class Index:
         (`drug: "Sertraline"`): each value is looked up in `kg` and, when it matches one
         entity (exact, alias, or fuzzy at `rolecall.linking.FUZZY_THRESHOLD`), links the
         document to it like an id in `metadata["entities"]`.  `link_report` counts what
-        linked and what did not; `add` links new documents by the same fields."""
+        linked and what did not; `add` links new documents by the same fields.
+
+        `embedder` is an Embedder or a name (`"minilm"`, the default, or `"bge-small"`:
+        `rolecall.embedding.names.EMBEDDERS`); the manifest records its model, which
+        `open` and `add` then use."""
         root = Path(root)
         check_integer("ann_threshold", ann_threshold, 1, 10**12)
         kg = kg or KnowledgeGraph()
@@ -471,7 +489,7 @@ class Index:
                 "there are no documents to index (the corpus is empty); an index needs at "
                 "least one", path="<documents>",
             )
-        embedder = embedder or default_embedder()
+        embedder = resolve_embedder(embedder)
         with _writer_lock(root):
             _write_and_publish(
                 root, previous=None, docs=docs, kg=kg, embedder=embedder,

