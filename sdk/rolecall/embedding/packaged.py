@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError
+from ..errors import EmbeddingError, MissingDependencyError, RolecallError
 from .onnx import onnxruntime_errors
 
-__all__ = ["batched_feeds", "load_tokenizer", "onnx_errors", "onnx_session",
+__all__ = ["batched_feeds", "load_onnx_model", "load_tokenizer", "onnx_errors", "onnx_session",
            "require", "vectrix_model_dir"]
 
 _sessions: dict[tuple[str, int | None], Any] = {}
@@ -108,6 +108,22 @@ def batched_feeds(
             feeds["attention_mask"][r, :n] = e.attention_mask
             feeds["token_type_ids"][r, :n] = e.type_ids
         yield rows, feeds
+
+
+def load_onnx_model(folder: Path, *, threads: int | None, max_length: int, extra: str,
+                    model: str, fix: str) -> tuple[Any, Any]:
+    """(session, tokenizer) of the ONNX model in `folder`; a file ONNX Runtime cannot load
+    is an `EmbeddingError` that names the folder and says `fix`."""
+    try:
+        return (onnx_session(folder / "model.onnx", threads, extra),
+                load_tokenizer(folder / "tokenizer.json", max_length, extra))
+    except RolecallError:
+        raise
+    except onnx_errors() as exc:
+        raise EmbeddingError(
+            f"could not be loaded from {folder} ({type(exc).__name__}: {exc}); {fix}",
+            model=model,
+        ) from exc
 
 
 def onnx_errors() -> tuple[type[Exception], ...]:

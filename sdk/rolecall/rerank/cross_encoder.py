@@ -19,13 +19,12 @@ import numpy as np
 
 from ..embedding.packaged import (
     batched_feeds,
-    load_tokenizer,
+    load_onnx_model,
     onnx_errors,
-    onnx_session,
     require,
     vectrix_model_dir,
 )
-from ..errors import EmbeddingError, RolecallError
+from ..errors import EmbeddingError
 
 __all__ = ["DEFAULT_RERANK_MODEL", "CrossEncoder"]
 
@@ -90,13 +89,7 @@ class CrossEncoder:
         if missing:
             raise EmbeddingError(f"{folder} holds no {' or '.join(missing)}; pass the folder "
                                  "of an ONNX cross-encoder", model=self.name)
-        try:
-            return (onnx_session(folder / "model.onnx", self.threads, _EXTRA),
-                    load_tokenizer(folder / "tokenizer.json", self.max_length, _EXTRA))
-        except RolecallError:
-            raise
-        except onnx_errors() as exc:
-            raise EmbeddingError(
-                f"could not be loaded from {folder} ({type(exc).__name__}: {exc}); pass the "
-                "folder of an ONNX cross-encoder with its tokenizer.json", model=self.name,
-            ) from exc
+        return load_onnx_model(
+            folder, threads=self.threads, max_length=self.max_length, extra=_EXTRA,
+            model=self.name,
+            fix="pass the folder of an ONNX cross-encoder with its tokenizer.json")
