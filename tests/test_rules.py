@@ -170,6 +170,36 @@ def test_requests_phrased_like_statements_keep_their_exclusions(
     assert rw.negated_in_statement(text) == []
 
 
+@pytest.mark.parametrize("text, excluded", [
+    # a negated predicate of what is asked for is what to leave out
+    ("Which text editors run on Linux but aren't Vim?", ["Vim"]),
+    ("What causes slow builds that isn't caching?", ["caching"]),
+    ("Which films won awards but are not related to the Cannes festival?", ["Cannes festival"]),
+    ("What slows a laptop down but is unrelated to battery wear?", ["battery wear"]),
+    ("Which build tools are fast that don't involve Gradle plugins?", ["Gradle plugins"]),
+    ("Who directed westerns besides John Ford?", ["John Ford"]),
+    ("Which bugs break the parser but aren't about Unicode or whitespace?",
+     ["Unicode or whitespace"]),
+])
+def test_negated_predicates_of_a_request_are_exclusions(
+    rw: RuleRewriter, text: str, excluded: list[str]
+) -> None:
+    assert [e.text for e in rw.rewrite(text).exclusions] == excluded
+
+
+@pytest.mark.parametrize("text", [
+    "Which languages were not named after a person?",  # a participle: a property asked for
+    "Which databases are fast but are not directly comparable?",  # an adverb: a property
+    "What are Rust, Go and Zig, which are not interpreted languages?",  # a description
+    "Statin use is not associated with lower dementia risk.",  # a statement's content
+    "Vitamin D supplements that are not related to bone density improve mood.",
+])
+def test_negated_properties_and_statements_are_not_exclusions(
+    rw: RuleRewriter, text: str
+) -> None:
+    assert rw.rewrite(text).exclusions == []
+
+
 def test_the_merge_drops_a_model_exclusion_of_what_a_statement_negates(rw: RuleRewriter) -> None:
     from rolecall.query import Exclusion, RoleQuery
     from rolecall.rewrite.merge import merge_explicit

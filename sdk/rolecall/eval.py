@@ -202,8 +202,8 @@ SYSTEMS: dict[str, str] = {
 #: ablations: which part removes the association errors.
 ABLATIONS: dict[str, str] = {
     "rules-no-penalty": "rules rewrite, but no exclusion penalty (query cleaning only)",
-    "rules-lexical-excl": "rules rewrite, hard exclusions at threshold 1.0: suppress only what "
-                          "the title or the graph says a document is about",
+    "rules-hard-about": "rules rewrite, hard exclusions at threshold 1.0: suppress only what "
+                        "the title or the graph says a document is about",
     "rules-no-graph": "rules rewrite, knowledge-graph constraints soft-penalised, not filtered",
     "rerank-10": "rerank, the top 10 only",
     "rerank-50": "rerank, the top 50",
@@ -274,7 +274,7 @@ _RULE_SETTINGS: dict[str, dict[str, Any]] = {
     "rules": {},
     "rules-hard": {"exclusion_mode": "hard"},
     "rules-no-penalty": {"exclusion_penalty": 0.0},
-    "rules-lexical-excl": {"exclusion_mode": "hard", "exclusion_threshold": 1.0},
+    "rules-hard-about": {"exclusion_mode": "hard", "exclusion_threshold": 1.0},
     "rules-no-graph": {"constraint_mode": "soft"},
 }
 #: The reranked systems: the system whose search is reranked, and how many candidates.

@@ -33,12 +33,32 @@ from .cues import KGCues, kg_cues
 
 __all__ = ["RuleRewriter"]
 
+#: A negated predicate of the thing asked for: "causes of pain that aren't related to the
+#: liver", "dishes with rice but aren't ramen", "products that don't involve X".  Only in a
+#: request: in a statement ("X is not associated with Y") the negation is the claim's content.
+_NOT = r"(?:(?:is|are|was|were)\s+not|(?:is|are|was|were)n'?t|that'?s\s+not)"
+_DO_NOT = r"(?:(?:do|does|did)\s+not|(?:do|does|did)n'?t)"
+_PREDICATE_CUES = [
+    r"(?:(?:but|that|which|who)\s+)?" + _NOT + r"\s+(?:about|related\s+to|relating\s+to|due\s+to|"
+    r"caused\s+by|connected\s+(?:to|with)|linked\s+to|associated\s+with|part\s+of|based\s+on)",
+    r"(?:(?:but|that|which|who)\s+(?:is|are|was|were)\s+)?unrelated\s+to",
+    r"(?:(?:but|that|which|who)\s+)?" + _DO_NOT + r"\s+(?:involve|concern|relate\s+to|deal\s+with)",
+    # "but aren't Asahikawa ramen": not that thing.  A participle or adverb after the
+    # negation ("but were not named …", "but are not directly investable") is a property,
+    # and ", which are not ducks" describes rather than restricts.
+    r"(?:but|that)\s+" + _NOT + r"(?!\s+\w+(?:ed|ly)(?![\w']))",
+]
+#: The anchored form, to tell these cues apart as plain negations (see `_in_statement`).
+_PREDICATE_CUE_RE = re.compile(r"^(?:" + "|".join(_PREDICATE_CUES) + r")$", re.IGNORECASE)
+
 _EXCLUSION_CUES = [
-    r"(?:but\s+)?(?:please\s+)?(?:do\s+not|don'?t|dont|never|not\s+to)\s+"
+    r"(?:but\s+)?(?:please\s+)?(?:(?:do|does|did)\s+not|don'?t|dont|doesn'?t|didn'?t|never|"
+    r"not\s+to)\s+"
     r"(?:mention|include|discuss|reference|talk\s+about|cover|bring\s+up|show)"
     r"(?:\s+(?:any(?:thing)?\s+(?:about|of|on)|anything|any))?",
     r"without\s+(?:any\s+)?(?:mention(?:ing)?|referenc(?:e|es|ing)|discuss(?:ing|ion)|"
     r"talking\s+about|including|covering|considering|focusing\s+on)(?:\s+(?:of|to|about|on))?",
+    *_PREDICATE_CUES,
     r"avoid(?:ing|s)?\s+(?:any\s+)?(?:mention|reference|discussion|detail)s?\s+(?:of|to|about|on)",
     r"avoid(?:ing|s)?",
     r"(?:but\s+)?not\s+including",
@@ -48,6 +68,7 @@ _EXCLUSION_CUES = [
     r"other\s+than",
     r"apart\s+from",
     r"aside\s+from",
+    r"besides",
     r"leaving\s+out",
     r"ignoring",
     r"but\s+not",
@@ -83,7 +104,7 @@ _VERB_RE = re.compile(
 #: statement ("Mice without IFN-γ are resistant to EAM") they are what the claim says.
 _PLAIN_NEGATION_RE = re.compile(
     r"^(?:without|but\s+not|(?:with|and|but|,)\s+no|except(?:\s+for)?|other\s+than|"
-    r"apart\s+from|aside\s+from|(?:[,;\u2014]|--)?\s*not)$",
+    r"apart\s+from|aside\s+from|besides|(?:[,;\u2014]|--)?\s*not)$",
     re.IGNORECASE,
 )
 _FINITE_RE = re.compile(
@@ -291,7 +312,10 @@ class RuleRewriter:
             if cue.lower().rstrip().endswith("no") and not span_text.strip():
                 continue
             last_end = s_end
-            contrast = _CONTRAST_NOT_RE.match(cue) is not None and _declarative(text)
+            # A statement's contrast (", not X") or a negated predicate in its subject ("cells
+            # that are not …") is what it says, even where no auxiliary marks it a statement.
+            contrast = (_CONTRAST_NOT_RE.match(cue) is not None
+                        or _PREDICATE_CUE_RE.match(cue.strip()) is not None) and _declarative(text)
             if contrast or (verb is not None and _in_statement(text, m, verb)):
                 why = "a sentence's contrast" if contrast else f"{verb.group(0)!r} is its verb"  # type: ignore[union-attr]
                 notes.append(
@@ -524,7 +548,8 @@ def _declarative(text: str) -> bool:
 
 def _in_statement(text: str, m: re.Match[str], verb: re.Match[str]) -> bool:
     """Whether the cue at `m` is a plain negation inside the statement whose verb is `verb`."""
-    if _PLAIN_NEGATION_RE.match(m.group(1).strip()) is None:
+    cue = m.group(1).strip()
+    if _PLAIN_NEGATION_RE.match(cue) is None and _PREDICATE_CUE_RE.match(cue) is None:
         return False
     # After the verb, a comma sets an afterthought apart: "Papers on jazz are good, but not
     # bebop" is a request phrased as a statement.
@@ -771,6 +796,8 @@ def _clean_span(span: str) -> str:
         # "Sousa himself" excludes Sousa; "the structure itself" keeps its emphasis, which
         # is what distinguishes the building from every other structure.
         s = bare
+    # A span cut before a verb may end on its conjunction ("salty kashk or [related to …]").
+    s = re.sub(r"\s+(?:and|or|nor)$", "", s, flags=re.IGNORECASE)
     return re.sub(r"\s+", " ", s)
 
 
