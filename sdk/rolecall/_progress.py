@@ -14,12 +14,13 @@ __all__ = ["progress_bar"]
 @contextlib.contextmanager
 def progress_bar(
     description: str, *, total: int | None, enabled: bool = True, unit: str | None = None
-) -> Iterator[Callable[[int], None]]:
-    """Yield an `advance(n)` callable; draws nothing when disabled or stderr is not a TTY
-    (so logs and CI output stay clean).  With `unit` ("docs") the bar shows the rate too:
-    for work paced by a model, the rate is what tells 10 000 items an hour from a week."""
+) -> Iterator[Callable[..., None]]:
+    """Yield an `advance(n, note=None)` callable; draws nothing when disabled or stderr is
+    not a TTY (so logs and CI output stay clean).  With `unit` ("docs") the bar shows the
+    rate too: for work paced by a model, the rate is what tells 10 000 items an hour from a
+    week.  A `note` ("loss 0.41") is shown after the description until the next one."""
     if not enabled or not sys.stderr.isatty():
-        yield lambda n: None
+        yield lambda n, note=None: None
         return
     from rich.progress import (
         BarColumn,
@@ -44,4 +45,10 @@ def progress_bar(
         columns.append(Rate())
     with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+
+        def advance(n: int, note: str | None = None) -> None:
+            if note is not None:
+                bar.update(task, description=f"{description} ({note})")
+            bar.advance(task, n)
+
+        yield advance

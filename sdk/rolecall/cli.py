@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _eval_parser(sub)
     _kg_parser(sub)
+    _tune_parser(sub)
 
     de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
     de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
@@ -67,12 +68,15 @@ def _index_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ix.add_argument("--no-progress", action="store_true")
 
 
-def _embedder_option(p: argparse.ArgumentParser) -> None:
+def _embedder_option(p: argparse.ArgumentParser, *, several: bool = False) -> None:
     from .embedding.names import EMBEDDERS
 
-    p.add_argument("--embedder", choices=sorted(EMBEDDERS),
+    p.add_argument("--embedder", action="append" if several else "store", metavar="NAME|PATH",
                    help="the dense model: " + "; ".join(f"{k}: {v}" for k, v in EMBEDDERS.items())
-                   + " (an existing index is searched with the model it was built with)")
+                   + "; or the folder of a sentence-transformers model (what `rolecall tune` "
+                   "writes) (an existing index is searched with the model it was built with)"
+                   + ("; repeat it to compare models in one run (rows named system@model)"
+                      if several else ""))
 
 
 def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,7 +87,7 @@ def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument("--limit", type=int, help="only the first N queries (in file order)")
     ev.add_argument("--index", help="index directory (default .rolecall/eval/<name>)")
     ev.add_argument("--rebuild", action="store_true")
-    _embedder_option(ev)
+    _embedder_option(ev, several=True)
     ev.add_argument("--kg", nargs="*", default=[], help="knowledge-graph files, as for index")
     ev.add_argument("--link-field", action="append", default=[], dest="link_fields",
                     metavar="FIELD", help="metadata field linking documents to --kg entities, "
@@ -137,6 +141,32 @@ def _kg_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ex.add_argument("--no-progress", action="store_true")
 
 
+def _tune_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`rolecall tune`'s options."""
+    tu = sub.add_parser("tune", help="fine-tune the dense model on contrastive triples mined "
+                        "from an index (role, aboutness and exclusion hard negatives)")
+    tu.add_argument("index", help="the index to mine (built with `rolecall index`)")
+    tu.add_argument("--out", required=True, help="folder for the tuned model")
+    tu.add_argument("--kinds", default="role,aboutness,exclusion",
+                    help="what to mine, comma-separated: role, aboutness, exclusion")
+    tu.add_argument("--qrels", metavar="BEIR", help="also train on the labelled queries of "
+                    "this BEIR folder's --split (a training split, never one you evaluate on)")
+    tu.add_argument("--split", default="train")
+    tu.add_argument("--base", help="sentence-transformers folder to start from (default: the "
+                    "packaged all-MiniLM-L6-v2)")
+    tu.add_argument("--epochs", type=int, default=1)
+    tu.add_argument("--steps", type=int, help="stop after N optimiser steps")
+    tu.add_argument("--batch-size", type=int, default=16)
+    tu.add_argument("--learning-rate", type=float, default=2e-5)
+    tu.add_argument("--max-per-kind", type=int, default=2_000)
+    tu.add_argument("--time-budget", type=float, metavar="MINUTES",
+                    help="stop after this long, keeping the model so far")
+    tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--resume", action="store_true", help="go on from --out's checkpoint")
+    tu.add_argument("--json", action="store_true", help="print the report as JSON")
+    tu.add_argument("--no-progress", action="store_true")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -174,10 +204,54 @@ def _run(args: argparse.Namespace) -> int:
             return _eval(args)
         if args.command == "kg":
             return _kg(args)
+        if args.command == "tune":
+            return _tune(args)
     except RolecallError as exc:
         print(f"rolecall: error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from .tune import TuneSettings, tune
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    bad = sorted(set(kinds) - {"role", "aboutness", "exclusion"})
+    if bad:
+        raise SystemExit(f"--kinds: unknown {bad}; choose from role, aboutness, exclusion")
+    qrels = None
+    if args.qrels:
+        from .eval import load_beir
+
+        ds = load_beir(args.qrels, split=args.split)
+        qrels = {q.id: (q.text, q.qrels) for q in ds.queries}
+    settings = TuneSettings(
+        epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, seed=args.seed,
+        time_budget_s=None if args.time_budget is None else args.time_budget * 60)
+    report = tune(args.index, args.out, kinds=kinds, qrels=qrels, base=args.base,
+                  settings=settings, max_per_kind=args.max_per_kind, resume=args.resume,
+                  progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    _print_tune(report)
+    return 0
+
+
+def _print_tune(report: Any) -> None:
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items()))
+    print(f"mined: {counts}; trained on {report.train_triples}")
+    print(f"steps: {report.steps} of {report.planned_steps} in {report.seconds:.0f} s "
+          f"({report.stopped}); first/last loss "
+          f"{report.losses[0] if report.losses else float('nan'):.3f}/"
+          f"{report.losses[-1] if report.losses else float('nan'):.3f}")
+    if report.before is not None and report.after is not None:
+        print(f"held back ({report.before.triples} triples): cos(query, positive) - "
+              f"cos(query, negative) {report.before.margin:+.3f} -> {report.after.margin:+.3f}; "
+              f"positive first {report.before.ordered:.0%} -> {report.after.ordered:.0%}")
+    print(f"model: {report.out}\nuse it: rolecall index CORPUS --out INDEX --embedder "
+          f"{report.out}   (or rolecall eval DATA --embedder minilm --embedder {report.out})")
 
 
 def _kg(args: argparse.Namespace) -> int:
@@ -221,6 +295,8 @@ def _embedder(args: argparse.Namespace) -> Any:
 
     # getattr: callers (tests, benchmarks) build the namespace of `_eval_index` by hand.
     name = getattr(args, "embedder", None)
+    if isinstance(name, list):  # eval's repeatable option, one model at a time
+        name = name[0] if name else None
     return embedder_named(name) if name else None
 
 
@@ -305,7 +381,8 @@ def _eval(args: argparse.Namespace) -> int:
         if args.limit < 1:
             raise SystemExit("--limit must be a positive number of queries")
         ds.queries = ds.queries[: args.limit]
-    retriever = Retriever(_eval_index(args, ds))
+    models = args.embedder or [None]
+    retriever = Retriever(_eval_index(_one_model(args, models[0]), ds))
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if args.ablations:
         systems += [a for a in ev.ABLATIONS if a not in systems]
@@ -331,11 +408,20 @@ def _eval(args: argparse.Namespace) -> int:
             llm = candidate
         print(f"llm system: {why}", file=sys.stderr)
     judge = _eval_judge(args.judgements) if judged else None
-    runs = ev.run_systems(
-        retriever, ds, systems, k=args.k, rewrites=rewrites, llm=llm, judge=judge,
-        record_to=args.rewrites if args.record_rewrites else None,
-        progress=not args.no_progress,
-    )
+    runs = []
+    for i, model in enumerate(models):
+        if i:
+            retriever = Retriever(_eval_index(_one_model(args, model), ds))
+        model_runs = ev.run_systems(
+            retriever, ds, systems, k=args.k, rewrites=rewrites, llm=llm, judge=judge,
+            record_to=args.rewrites if args.record_rewrites else None,
+            progress=not args.no_progress,
+        )
+        if len(models) > 1:
+            tag = _model_tag(model, "@") or "@minilm"
+            for run in model_runs:
+                run.name += tag
+        runs += model_runs
     reports = ev.report(runs, ds)
     title = f"{ds.name} ({args.split}): {len(ds.queries)} queries, {len(ds.documents)} documents"
     if args.limit is not None:
@@ -392,8 +478,7 @@ def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
     from .errors import RolecallError
 
     embedder = resolve_embedder(_embedder(args))
-    short = getattr(args, "embedder", None)
-    name = ds.name if short in (None, "minilm") else f"{ds.name}-{short}"
+    name = f"{ds.name}{_model_tag(args.embedder[0] if args.embedder else None, '-')}"
     path = Path(args.index or Path(".rolecall") / "eval" / name)
     kg = _load_kg(args.kg)
     if not args.rebuild:
@@ -412,6 +497,31 @@ def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
             index.close()
     return Index.build(path, ds.documents, kg=kg, progress=not args.no_progress,
                        link_fields=args.link_fields, embedder=embedder)
+
+
+def _one_model(args: argparse.Namespace, model: str | None) -> argparse.Namespace:
+    """`args` with one of eval's `--embedder` models (for building or opening its index);
+    with several, each gets its own `--index` folder (the model's tag appended)."""
+    index = args.index
+    if index and args.embedder and len(args.embedder) > 1:
+        index = f"{index}{_model_tag(model, '-') or '-minilm'}"
+    return argparse.Namespace(**{**vars(args), "embedder": [model] if model else None,
+                                 "index": index})
+
+
+def _model_tag(embedder: str | None, sep: str) -> str:
+    """How rows and cache folders name a model: nothing for the default, its short name for
+    a packaged one, the folder's name and a hash of its path for a tuned one."""
+    import hashlib
+
+    from .embedding.names import EMBEDDERS
+
+    if embedder in (None, "minilm"):
+        return ""
+    if embedder in EMBEDDERS:
+        return f"{sep}{embedder}"
+    path = str(Path(embedder).resolve())
+    return f"{sep}{Path(path).name}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
 
 
 def _committed(folder: Path, name: str) -> str | None:

@@ -12,6 +12,8 @@ RolecallError                   .stage: the pipeline stage it came from, when on
 │   ├── ConfigurationError      rolecall is configured in a way that cannot work (no model…)
 │   │   └── EmbedderMismatchError an index searched with another embedding model than built it
 │   ├── DuplicateDocumentError  documents whose ids are already indexed (.ids)
+│   ├── NothingToTuneError      `tune` mined no training triples (.counts)
+│   ├── TuneOutputError         `tune`'s output folder holds something else (.path)
 │   └── MissingDependencyError  an optional extra is not installed (.package, .extra)
 ├── CorpusError                 a corpus file is malformed (.path, .line)
 ├── KnowledgeGraphError         a knowledge-graph file is malformed (.path, .line)
@@ -58,9 +60,11 @@ __all__ = [
     "LLMCallError",
     "LLMError",
     "MissingDependencyError",
+    "NothingToTuneError",
     "RewriteError",
     "RolecallError",
     "StorageError",
+    "TuneOutputError",
     "UsageError",
 ]
 
@@ -123,6 +127,24 @@ class InvalidSettingError(InvalidQueryError):
         self.value = value
         self.valid = valid
         super().__init__(f"{setting} must be {valid}, got {value!r}")
+
+
+class NothingToTuneError(UsageError, ValueError):
+    """`tune` found no training triples: the index gives no role, aboutness or exclusion
+    pairs and no qrels were given.  `.counts` says what each kind gave."""
+
+    def __init__(self, counts: dict[str, int], *, fix: str):
+        self.counts = counts
+        super().__init__(f"no training triples mined ({counts or 'nothing tried'}): {fix}")
+
+
+class TuneOutputError(UsageError, ValueError):
+    """The output directory of `tune` holds something else, or a run that cannot be
+    resumed with these settings; `.path` is the directory."""
+
+    def __init__(self, message: str, *, path: object):
+        self.path = path
+        super().__init__(f"{path}: {message}")
 
 
 class _FileLineError(RolecallError):

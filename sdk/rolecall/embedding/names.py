@@ -9,12 +9,19 @@ with bge is searched with bge, and one given explicitly must be the same model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from ..errors import ConfigurationError, EmbedderMismatchError
 from .bge import BGE_SMALL_MODEL
-from .sentence import DEFAULT_EMBEDDING_MODEL, Embedder, default_embedder
+from .sentence import (
+    DEFAULT_EMBEDDING_MODEL,
+    Embedder,
+    SentenceTransformerEmbedder,
+    default_embedder,
+)
 
-__all__ = ["EMBEDDERS", "checked_embedder", "embedder_named", "resolve_embedder"]
+__all__ = ["EMBEDDERS", "checked_embedder", "embedder_named", "is_model_folder",
+           "resolve_embedder"]
 
 #: short name -> what it is (the choices of `--embedder`)
 EMBEDDERS: dict[str, str] = {
@@ -35,15 +42,26 @@ _MODEL_NAMES = {DEFAULT_EMBEDDING_MODEL: "minilm", BGE_SMALL_MODEL: "bge-small"}
 
 
 def embedder_named(name: str) -> Embedder:
-    """The packaged embedder called `name`: a short name (`EMBEDDERS`) or the model name an
-    index records."""
+    """The embedder called `name`: a packaged one's short name (`EMBEDDERS`), the model name
+    an index records, or the folder of a sentence-transformers model (one `rolecall tune`
+    wrote), named by its absolute path so that an index built with it finds it again."""
     short = _MODEL_NAMES.get(name, name)
-    if short not in _FACTORIES:
-        raise ConfigurationError(
-            f"no embedder named {name!r}; choose one of {sorted(EMBEDDERS)} or pass an "
-            "Embedder object"
-        )
-    return _FACTORIES[short]()
+    if short in _FACTORIES:
+        return _FACTORIES[short]()
+    if is_model_folder(name):
+        path = str(Path(name).resolve())
+        return SentenceTransformerEmbedder(path, name=path)
+    raise ConfigurationError(
+        f"no embedder named {name!r}; choose one of {sorted(EMBEDDERS)}, the folder of a "
+        "sentence-transformers model (e.g. the output of `rolecall tune`), or pass an "
+        "Embedder object"
+    )
+
+
+def is_model_folder(name: str) -> bool:
+    """Whether `name` is a folder holding a sentence-transformers model."""
+    p = Path(name)
+    return p.is_dir() and (p / "modules.json").is_file()
 
 
 def resolve_embedder(embedder: Embedder | str | None) -> Embedder:
@@ -60,7 +78,7 @@ def checked_embedder(embedder: Embedder | str | None, built_with: str) -> Embedd
     object or a name), or when None the packaged embedder of that model (the default when it
     is none of them), refused unless it is that model: vectors of two models are not
     comparable."""
-    if embedder is None and built_with in _MODEL_NAMES:
+    if embedder is None and (built_with in _MODEL_NAMES or is_model_folder(built_with)):
         embedder = built_with
     chosen = resolve_embedder(embedder)
     if chosen.name != built_with:
