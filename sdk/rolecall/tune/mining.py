@@ -83,10 +83,21 @@ class MinedTriples:
         n = Counter(t.kind for t in self.triples)
         return {k: n[k] for k in _KINDS if k in n or k in self.kinds}
 
-    def split(self, held_back: float, *, seed: int = 0) -> tuple[MinedTriples, MinedTriples]:
-        """(train, held back): deterministic; held-back triples share no query with train,
-        so a held-back score measures the model on queries it never saw."""
+    def split(self, held_back: float, *, seed: int = 0,
+              by: Literal["query", "pair"] = "query") -> tuple[MinedTriples, MinedTriples]:
+        """(train, held back), deterministic.  By "query", held-back triples share no query
+        with train: a held-back score measures the model on queries it never saw.  By
+        "pair", whole triples are held back: the same intents, (positive, negative) pairs
+        it never trained on."""
         check_real("held_back", held_back, 0.0, 1.0)
+        if by == "pair":
+            order = list(range(len(self.triples)))
+            random.Random(seed).shuffle(order)
+            out = set(order[: round(held_back * len(order))])
+            return (MinedTriples(tuple(t for i, t in enumerate(self.triples) if i not in out),
+                                 self.kinds),
+                    MinedTriples(tuple(t for i, t in enumerate(self.triples) if i in out),
+                                 self.kinds))
         queries = sorted({t.query for t in self.triples})
         random.Random(seed).shuffle(queries)
         held = set(queries[: round(held_back * len(queries))])

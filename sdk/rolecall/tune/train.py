@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .._checks import check_integer, check_real
 from .._progress import progress_bar
@@ -55,6 +55,9 @@ class TuneSettings:
     max_length: int = 128
     seed: int = 0
     held_back: float = 0.1
+    #: "query": held-back triples share no query with training (new intents); "pair":
+    #: whole triples are held back (the same intents, unseen document pairs)
+    held_back_by: Literal["query", "pair"] = "query"
     checkpoint_every: int = 50
     time_budget_s: float | None = None
 
@@ -121,7 +124,7 @@ def train_on(
     settings.check()
     out = Path(out)
     _check_out(out, resume)
-    train, held = triples.split(settings.held_back, seed=settings.seed)
+    train, held = triples.split(settings.held_back, seed=settings.seed, by=settings.held_back_by)
     if not train.triples:
         raise NothingToTuneError(triples.counts(), fix="mine more (a graph with links, a "
                                  "larger corpus) or pass qrels of a training split")
@@ -161,15 +164,23 @@ def train_on(
 
 
 def _check_out(out: Path, resume: bool) -> None:
+    """Nothing in `out` is overwritten unless resuming its own checkpoint: a tuned model
+    can take an hour to train again."""
     if not out.exists() or not any(out.iterdir()):
+        if resume:
+            raise TuneOutputError("has no checkpoint to resume from; drop --resume",
+                                  path=out)
         return
-    ours = (out / TUNE_MANIFEST).exists() or (out / _CHECKPOINT).exists()
-    if not ours:
-        raise TuneOutputError("exists and is not a rolecall tuning output; choose a new or "
-                              "empty folder", path=out)
-    if resume and not (out / _CHECKPOINT / _STATE).exists():
-        raise TuneOutputError("has no checkpoint to resume from (the run finished, or never "
-                              "checkpointed); drop --resume to train again", path=out)
+    if resume and (out / _CHECKPOINT / _STATE).exists():
+        return
+    if (out / _CHECKPOINT / _STATE).exists():
+        raise TuneOutputError("holds an interrupted run: pass resume=True (--resume) to go "
+                              "on, or choose another folder", path=out)
+    if (out / TUNE_MANIFEST).exists():
+        raise TuneOutputError("holds a tuned model already (and resume has nothing to go on "
+                              "from); choose another folder or delete this one", path=out)
+    raise TuneOutputError("exists and is not a rolecall tuning output; choose a new or "
+                          "empty folder", path=out)
 
 
 def _load(base: str, settings: TuneSettings) -> tuple[Any, Any]:
