@@ -43,7 +43,9 @@ class EvidenceWeights:
 
     about: AboutnessWeights = AboutnessWeights()
     unconstrained_margin: float = 0.03
-    unconstrained_scale: float = 0.15
+    #: wide: the wording gain alone (nothing read in the text) demotes a little; it was the
+    #: evidence that buried relevant pages for naming a word of the exclusion's
+    unconstrained_scale: float = 0.6
     #: cap the unconstrained evidence at the aboutness of a phrase the document mentions
     cap_by_mention: bool = True
     exclusion_weight: float = 0.0
