@@ -250,6 +250,9 @@ def _print_tune(report: Any) -> None:
         print(f"held back ({report.before.triples} triples): cos(query, positive) - "
               f"cos(query, negative) {report.before.margin:+.3f} -> {report.after.margin:+.3f}; "
               f"positive first {report.before.ordered:.0%} -> {report.after.ordered:.0%}")
+        for kind, (n, _, first) in report.after.by_kind.items():
+            was = report.before.by_kind[kind][2]
+            print(f"  {kind} ({n:.0f}): positive first {was:.0%} -> {first:.0%}")
     print(f"model: {report.out}\nuse it: rolecall index CORPUS --out INDEX --embedder "
           f"{report.out}   (or rolecall eval DATA --embedder minilm --embedder {report.out})")
 

@@ -78,11 +78,13 @@ class TuneSettings:
 @dataclass(frozen=True)
 class HeldBack:
     """The held-back triples as the model scores them: the mean of cos(query, positive) −
-    cos(query, negative), and the share of triples whose positive scores higher."""
+    cos(query, negative), and the share of triples whose positive scores higher; overall
+    and per kind (`by_kind`: kind -> [triples, margin, ordered])."""
 
     triples: int
     margin: float
     ordered: float
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,7 +142,8 @@ def train_on(
                         counts=triples.counts(), train_triples=len(rows), steps=0,
                         planned_steps=planned, seconds=0.0, stopped="done",
                         mined_from=mined_from)
-    report.before = _held_back(model, held_rows, settings)
+    held_kinds = [t.kind for t in held.triples]
+    report.before = _held_back(model, held_rows, held_kinds, settings)
     start = _restore(out, model, optimiser, schedule, torch, report) if resume else 0
     report.resumed_from = start
     t0 = time.perf_counter()
@@ -158,7 +161,7 @@ def train_on(
                 report.stopped = f"time budget ({settings.time_budget_s:g} s)"
                 break
     report.seconds = round(time.perf_counter() - t0, 1)
-    report.after = _held_back(model, held_rows, settings)
+    report.after = _held_back(model, held_rows, held_kinds, settings)
     _save(out, model, report)
     return report
 
@@ -274,7 +277,7 @@ def _step(model: Any, loss: Any, optimiser: Any, schedule: Any,
     return float(value.detach())
 
 
-def _held_back(model: Any, rows: Sequence[tuple[str, str, str]],
+def _held_back(model: Any, rows: Sequence[tuple[str, str, str]], kinds: Sequence[str],
                settings: TuneSettings) -> HeldBack | None:
     if not rows:
         return None
@@ -282,7 +285,12 @@ def _held_back(model: Any, rows: Sequence[tuple[str, str, str]],
     enc = [model.encode([r[c] for r in rows], batch_size=settings.batch_size,
                         normalize_embeddings=True, show_progress_bar=False) for c in range(3)]
     gaps = (enc[0] * enc[1]).sum(axis=1) - (enc[0] * enc[2]).sum(axis=1)
-    return HeldBack(len(rows), round(float(gaps.mean()), 4), round(float((gaps > 0).mean()), 4))
+    by_kind = {}
+    for kind in sorted(set(kinds)):
+        g = gaps[[i for i, k in enumerate(kinds) if k == kind]]
+        by_kind[kind] = [len(g), round(float(g.mean()), 4), round(float((g > 0).mean()), 4)]
+    return HeldBack(len(rows), round(float(gaps.mean()), 4), round(float((gaps > 0).mean()), 4),
+                    by_kind)
 
 
 def _over_budget(settings: TuneSettings, t0: float) -> bool:
