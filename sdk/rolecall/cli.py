@@ -481,7 +481,8 @@ def _eval_index(args: argparse.Namespace, ds: Any) -> Any:
     from .errors import RolecallError
 
     embedder = resolve_embedder(_embedder(args))
-    name = f"{ds.name}{_model_tag(args.embedder[0] if args.embedder else None, '-')}"
+    chosen = getattr(args, "embedder", None)
+    name = f"{ds.name}{_model_tag(chosen[0] if chosen else None, '-')}"
     path = Path(args.index or Path(".rolecall") / "eval" / name)
     kg = _load_kg(args.kg)
     if not args.rebuild:
