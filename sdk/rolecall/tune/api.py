@@ -37,7 +37,11 @@ def tune(
 
     Raises `NothingToTuneError` when nothing could be mined, `TuneOutputError` when `out`
     holds something else (or cannot be resumed), `InvalidSettingError` for a bad setting."""
-    idx = Index.open(index) if isinstance(index, str | Path) else index
+    if isinstance(index, str | Path):
+        with Index.open(index) as opened:
+            return tune(opened, out, kinds=kinds, qrels=qrels, base=base, settings=settings,
+                        max_per_kind=max_per_kind, resume=resume, progress=progress)
+    idx = index
     wanted = tuple(kinds) + (("qrels",) if qrels and "qrels" not in kinds else ())
     triples = mine_triples(idx, kinds=wanted, qrels=qrels, max_per_kind=max_per_kind,
                            seed=settings.seed)
