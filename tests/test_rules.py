@@ -36,6 +36,9 @@ def lexicon_kg(tiny_kg: KnowledgeGraph) -> KnowledgeGraph:
      "Introduce Alexis Carrel"),
     ("Arrow's career at places other than the University of Chicago influence theory",
      ["University of Chicago"], "Arrow's career at places influence theory"),
+    # A capitalised "That" is a word of the title, not the start of a relative clause.
+    ("Her films as a director, excluding the 2014 film The Knife That Killed Me?",
+     ["2014 film The Knife That Killed Me"], "Her films as a director?"),
 ])
 def test_exclusion_cues(rw: RuleRewriter, text: str, excluded: list[str], description: str) -> None:
     q = rw.rewrite(text)

@@ -86,9 +86,11 @@ _CUE_RE = re.compile(
 )
 _NON_RE = re.compile(r"(?<![\w'])non[-\s]?(?=[a-z])", re.IGNORECASE)
 _NON_NAME_RE = re.compile(r"(?<![\w'])[Nn]on[-\s]+([A-Z][\w]{3,})")
+# "that/which/when" end a span only in lowercase: capitalised, they are words of a title
+# ("the film The Knife That Killed Me").
 _BOUNDARY_RE = re.compile(
     r"[,.;:?!()\[\]]|\s(?:and|or|but)\s+(?:how|what|why|who|which|when|where|does|do|did|"
-    r"is|are|was|were|its|his|her|their|also)\b|\s(?:in\s+terms\s+of|that|which|when)\s",
+    r"is|are|was|were|its|his|her|their|also)\b|\s(?:in\s+terms\s+of|(?-i:that|which|when))\s",
     re.IGNORECASE,
 )
 _NEGATION_RE = re.compile(
