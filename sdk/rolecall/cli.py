@@ -1,4 +1,4 @@
-"""The `rolecall` command: index, search, eval, llm, demo."""
+"""The `rolecall` command: index, search, eval, llm, demo, mcp."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     _eval_parser(sub)
     _kg_parser(sub)
     _tune_parser(sub)
+    _mcp_parser(sub)
 
     de = sub.add_parser("demo", help="plain search beside rolecall on the shipped demo corpus")
     de.add_argument("--out", help="where to build the demo index (default: ~/.cache/rolecall)")
@@ -167,6 +168,24 @@ def _tune_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     tu.add_argument("--no-progress", action="store_true")
 
 
+def _mcp_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`rolecall mcp`'s options: where the index is, as for search; then the transport."""
+    mc = sub.add_parser("mcp", help="serve an index as MCP tools (search, explain_document, "
+                        "rewrite) to any MCP client; needs rolecall[mcp]")
+    mc.add_argument("index", help="index directory or PostgreSQL DSN (postgresql://…)")
+    mc.add_argument("--schema", default="rolecall", help="PostgreSQL schema (with a DSN)")
+    mc.add_argument("--exclusion-mode", choices=["soft", "hard"])
+    mc.add_argument("--constraint-mode", choices=["soft", "hard"])
+    mc.add_argument("--legs", help="comma-separated: lexical,dense")
+    mc.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                    help="stdio (default: the client starts this command) or streamable HTTP")
+    mc.add_argument("--host", default="127.0.0.1", help="HTTP: the address to bind "
+                    "(default 127.0.0.1; any other needs a token)")
+    mc.add_argument("--port", type=int, default=8000, help="HTTP: the port (default 8000)")
+    mc.add_argument("--token", help="HTTP: the bearer token every request must carry "
+                    "(default: ROLECALL_MCP_TOKEN; prefer it: `ps` shows arguments)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -206,6 +225,8 @@ def _run(args: argparse.Namespace) -> int:
             return _kg(args)
         if args.command == "tune":
             return _tune(args)
+        if args.command == "mcp":
+            return _mcp(args)
     except RolecallError as exc:
         print(f"rolecall: error: {exc}", file=sys.stderr)
         return 2
@@ -622,16 +643,33 @@ def _llm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search(args: argparse.Namespace) -> int:
-    from .query import RoleQuery
-    from .retriever import Retriever
+def _mcp(args: argparse.Namespace) -> int:
+    from .mcp_server import serve
+    from .mcp_server.auth import check_exposure, token_from
     from .rewrite.auto import rewriter_from_env
 
-    rewriter = None if args.plain else rewriter_from_env()[0]
+    token = token_from(args.token) if args.transport == "http" else None
+    if args.transport == "http":
+        check_exposure(args.host, token)  # before the index is opened: fail fast
+    rewriter, why = rewriter_from_env()
+    print(f"rewriter: {why}", file=sys.stderr)  # stderr: stdout is the stdio transport's
+    with _open_retriever(args, rewriter, **_setting_overrides(args)) as r:
+        serve(r, transport=args.transport, host=args.host, port=args.port, token=token)
+    return 0
+
+
+def _open_retriever(args: argparse.Namespace, rewriter: Any, **settings: Any) -> Any:
+    """The Retriever over `args.index`: an index folder or a PostgreSQL DSN."""
+    from .retriever import Retriever
+
     if _is_dsn(args.index):
-        r = Retriever(_postgres().open(args.index, schema=args.schema), rewriter=rewriter)
-    else:
-        r = Retriever.open(args.index, rewriter=rewriter)
+        return Retriever(_postgres().open(args.index, schema=args.schema), rewriter=rewriter,
+                         **settings)
+    return Retriever.open(args.index, rewriter=rewriter, **settings)
+
+
+def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The search settings `--exclusion-mode`, `--constraint-mode` and `--legs` ask for."""
     overrides: dict[str, Any] = {}
     if args.exclusion_mode:
         overrides["exclusion_mode"] = args.exclusion_mode
@@ -639,6 +677,16 @@ def _search(args: argparse.Namespace) -> int:
         overrides["constraint_mode"] = args.constraint_mode
     if args.legs is not None:
         overrides["legs"] = tuple(s.strip() for s in args.legs.split(",") if s.strip())
+    return overrides
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .query import RoleQuery
+    from .rewrite.auto import rewriter_from_env
+
+    rewriter = None if args.plain else rewriter_from_env()[0]
+    r = _open_retriever(args, rewriter)
+    overrides = _setting_overrides(args)
     query: str | RoleQuery = RoleQuery.plain(args.query) if args.plain else args.query
     result = r.search(query, k=args.k, **overrides)
     if args.json:
