@@ -1,7 +1,8 @@
 """`Retriever`: one search, end to end — rewrite, ground, filter, legs, fuse, explain.
 
 It owns no algorithm: each stage lives in its own module and this file only wires them,
-times them, and records in the plan what ran and what degraded.
+times them, and records in the plan what ran and what degraded — and, when an OpenTelemetry
+SDK is configured, in a span tree (`rolecall.tracing`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ from .rerank.stage import Reranker, RerankStage
 from .rewrite.base import Catalog, Message, Rewriter
 from .rewrite.rules import RuleRewriter
 from .settings import SearchSettings
+from .tracing import KIND_CHAIN, span
+from .tracing.record import (
+    record_rewrite,
+    record_search,
+    rewrite_span,
+    search_span,
+    stage_span,
+)
 
 __all__ = ["Retriever"]
 
@@ -153,9 +162,12 @@ class Retriever:
         """Only the rewrite step (useful to inspect what a query becomes)."""
         _check_text(text)
         read, notes = read_query_text(text)
-        with in_stage("rewrite"):
-            rq = self.rewriter.rewrite(read, history=_messages(history), catalog=self.catalog)
-        return with_notes(rq, notes)
+        messages = _messages(history)
+        with rewrite_span(text, self.rewriter.name, messages) as current, in_stage("rewrite"):
+            rq = with_notes(
+                self.rewriter.rewrite(read, history=messages, catalog=self.catalog), notes)
+            record_rewrite(current, rq)
+        return rq
 
     async def arewrite(
         self, text: str, *, history: History = ()
@@ -164,41 +176,53 @@ class Retriever:
         does not block the event loop."""
         _check_text(text)
         read, notes = read_query_text(text)
-        with in_stage("rewrite"):
-            rq = await self.rewriter.arewrite(
-                read, history=_messages(history), catalog=self.catalog
-            )
-        return with_notes(rq, notes)
+        messages = _messages(history)
+        with rewrite_span(text, self.rewriter.name, messages) as current, in_stage("rewrite"):
+            rq = with_notes(await self.rewriter.arewrite(
+                read, history=messages, catalog=self.catalog
+            ), notes)
+            record_rewrite(current, rq)
+        return rq
 
     def search(self, query: str | RoleQuery, k: int | None = None, *,
                history: History = (), **overrides: Any) -> SearchResult:
         """Search; `query` is user text (rewritten) or a ready RoleQuery (used as is)."""
         settings = self.settings.override(k=k, **overrides)
-        t0 = time.perf_counter()
-        rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
-            _query_text(query), history=history
-        )
-        return self._execute(rq, settings, {"rewrite": _ms(t0)})
+        with search_span(query) as current:
+            t0 = time.perf_counter()
+            rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
+                _query_text(query), history=history
+            )
+            result = self._execute(rq, settings, {"rewrite": _ms(t0)})
+            record_search(current, rq, result)
+        return result
 
     async def asearch(self, query: str | RoleQuery, k: int | None = None, *,
                       history: History = (), **overrides: Any) -> SearchResult:
         """`search` for async servers: the LLM call is awaited, retrieval runs in a thread."""
         settings = self.settings.override(k=k, **overrides)
-        t0 = time.perf_counter()
-        rq = validated(query) if isinstance(query, RoleQuery) else await self.arewrite(
-            _query_text(query), history=history
-        )
-        return await asyncio.to_thread(self._execute, rq, settings, {"rewrite": _ms(t0)})
+        with search_span(query) as current:
+            t0 = time.perf_counter()
+            rq = validated(query) if isinstance(query, RoleQuery) else await self.arewrite(
+                _query_text(query), history=history
+            )
+            # to_thread copies the context: the stages' spans are this span's children.
+            result = await asyncio.to_thread(
+                self._execute, rq, settings, {"rewrite": _ms(t0)})
+            record_search(current, rq, result)
+        return result
 
     def _execute(
         self, rq: RoleQuery, settings: SearchSettings, timings: dict[str, float]
     ) -> SearchResult:
         state = self._state(rq, settings)
         state, records = run_stages(state, self.stages, timings)
-        t = time.perf_counter()
-        with in_stage("hits"):
-            found = hits(state)
-        timings["hits"] = _ms(t)
+        with stage_span("hits") as current:
+            t = time.perf_counter()
+            with in_stage("hits"):
+                found = hits(state)
+            timings["hits"] = _ms(t)
+            current.set_attribute("rolecall.stage.ms", timings["hits"])
         timings["total"] = round(sum(timings.values()), 3)
         return SearchResult(hits=found, plan=plan(state, timings, records),
                             degraded=list(state.degraded))
@@ -208,15 +232,16 @@ class Retriever:
         ("why is X not in my results?").  The search's own stages compute it, asked about
         this document only (`SearchState.only`): every stage but the default ones that only
         rank (`RANKING_STAGES`: no leg runs), so an added evidence stage is asked too."""
-        rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
-            _query_text(query)
-        )
-        ordinal = self.index.ordinal(doc_id)
-        if ordinal is None:
-            raise InvalidQueryError(f"document {doc_id!r} is not in the index")
-        state = replace(self._state(rq, self.settings), only=(ordinal,))
-        state, _ = run_stages(state, [s for s in self.stages if _explains(s)], {})
-        return document_checks(state, ordinal)
+        with span("rolecall.explain_document", KIND_CHAIN, {"rolecall.document.id": doc_id}):
+            rq = validated(query) if isinstance(query, RoleQuery) else self.rewrite(
+                _query_text(query)
+            )
+            ordinal = self.index.ordinal(doc_id)
+            if ordinal is None:
+                raise InvalidQueryError(f"document {doc_id!r} is not in the index")
+            state = replace(self._state(rq, self.settings), only=(ordinal,))
+            state, _ = run_stages(state, [s for s in self.stages if _explains(s)], {})
+            return document_checks(state, ordinal)
 
     def _state(self, rq: RoleQuery, settings: SearchSettings) -> SearchState:
         return SearchState(

@@ -29,6 +29,10 @@ The loop:
 6. **clarify** when the query cannot be acted on as asked (`rolecall.agent.clarify`).
 
 Nothing is dropped by verification: violators are demoted, with the evidence.
+
+Traced (`rolecall.tracing`), a run is a `rolecall.agent` span over one span per step
+(`rolecall.agent.search`, `.deepen`, `.relax`, `.verify`, `.judge`), each over the searches
+and LLM calls it made.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
+
+from opentelemetry.trace import Span
 
 from ..explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
 from ..llm.client import LLMClient, Usage
@@ -57,6 +63,7 @@ from ..rewrite.base import Message
 from ..rewrite.llm import LLMRewriter
 from ..rewrite.rules import RuleRewriter
 from ..settings import MAX_DEPTH, SearchSettings
+from ..tracing.record import agent_span, agent_step, record_agent, record_rewrite, rewrite_span
 from .budget import Budget, BudgetTracker
 from .clarify import clarification
 from .judge import Candidate, JudgeResult, LLMJudge
@@ -112,16 +119,19 @@ class Agent:
     def search(self, query: str | RoleQuery, k: int | None = None, *, history: History = (),
                budget: Budget | None = None, **overrides: Any) -> SearchResult:
         run = self._start(k, history, budget, overrides)
-        planned = self._plan_rewrite(query, run)
-        rq = planned if isinstance(planned, RoleQuery) else self._rewrite(planned, run)
-        result, rq, passages = self._retrieve(rq, run)
-        todo = self._to_judge(result, rq, passages, run)
-        if todo is not None:
-            assert self.judge is not None
-            t = time.perf_counter()
-            verdict = self.judge.judge(rq, todo[1], deadline=run.tracker.remaining_seconds())
-            self._judged(rq, todo[0], verdict, t, run)
-        return self._finish(result, rq, run)
+        with agent_span(query) as span:
+            planned = self._plan_rewrite(query, run)
+            rq = planned if isinstance(planned, RoleQuery) else self._rewrite(planned, run)
+            result, rq, passages = self._retrieve(rq, run)
+            todo = self._to_judge(result, rq, passages, run)
+            if todo is not None:
+                assert self.judge is not None
+                with agent_step("judge", run.steps):
+                    t = time.perf_counter()
+                    verdict = self.judge.judge(
+                        rq, todo[1], deadline=run.tracker.remaining_seconds())
+                    self._judged(rq, todo[0], verdict, t, run)
+            return self._finish(result, rq, run, span)
 
     async def asearch(self, query: str | RoleQuery, k: int | None = None, *, history: History = (),
                       budget: Budget | None = None, **overrides: Any) -> SearchResult:
@@ -129,18 +139,22 @@ class Agent:
         loop, and only the CPU-bound retrieval (search, deepen, relax, verify) runs in a
         worker thread, so waiting on a model holds no thread."""
         run = self._start(k, history, budget, overrides)
-        planned = self._plan_rewrite(query, run)
-        rq = planned if isinstance(planned, RoleQuery) else await self._arewrite(planned, run)
-        result, rq, passages = await asyncio.to_thread(self._retrieve, rq, run)
-        todo = self._to_judge(result, rq, passages, run)
-        if todo is not None:
-            assert self.judge is not None
-            t = time.perf_counter()
-            verdict = await self.judge.ajudge(
-                rq, todo[1], deadline=run.tracker.remaining_seconds()
-            )
-            self._judged(rq, todo[0], verdict, t, run)
-        return self._finish(result, rq, run)
+        with agent_span(query) as span:
+            planned = self._plan_rewrite(query, run)
+            rq = planned if isinstance(planned, RoleQuery) else await self._arewrite(
+                planned, run)
+            # to_thread copies the context: the retrieval's spans are this span's children.
+            result, rq, passages = await asyncio.to_thread(self._retrieve, rq, run)
+            todo = self._to_judge(result, rq, passages, run)
+            if todo is not None:
+                assert self.judge is not None
+                with agent_step("judge", run.steps):
+                    t = time.perf_counter()
+                    verdict = await self.judge.ajudge(
+                        rq, todo[1], deadline=run.tracker.remaining_seconds()
+                    )
+                    self._judged(rq, todo[0], verdict, t, run)
+            return self._finish(result, rq, run, span)
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -171,11 +185,17 @@ class Agent:
         t = time.perf_counter()
         fallback = rewriter.fallback if isinstance(rewriter, LLMRewriter) else RuleRewriter()
         read, notes = read_query_text(text)
-        rq = with_notes(
-            fallback.rewrite(read, history=run.history, catalog=self.retriever.catalog), notes
-        )
-        run.steps.append(AgentStep(kind="budget", ms=_ms(t),
-                                   detail=f"rewrite by {fallback.name}: LLM budget exhausted"))
+        with agent_step("budget", run.steps), rewrite_span(
+            text, fallback.name, run.history
+        ) as span:
+            rq = with_notes(
+                fallback.rewrite(read, history=run.history, catalog=self.retriever.catalog),
+                notes,
+            )
+            record_rewrite(span, rq)
+            run.steps.append(AgentStep(
+                kind="budget", ms=_ms(t), detail=f"rewrite by {fallback.name}: LLM budget exhausted"
+            ))
         return rq
 
     def _rewrite(self, text: str, run: _Run) -> RoleQuery:
@@ -208,20 +228,21 @@ class Agent:
             # Strict means what the graph vouches for; relaxation, not the documents it
             # cannot judge, fills a short list.
             overrides = {**overrides, "unknown_mode": "hard"}
-        t = time.perf_counter()
-        result = self.retriever.search(rq, k=k, **overrides)
-        run.steps.append(AgentStep(
-            kind="search", ms=_ms(t),
-            detail=f"{len(result.hits)} hits (constraints {settings.constraint_mode}, "
-                   f"exclusions {overrides.get('exclusion_mode', settings.exclusion_mode)})",
-        ))
+        with agent_step("search", run.steps):
+            t = time.perf_counter()
+            result = self.retriever.search(rq, k=k, **overrides)
+            run.steps.append(AgentStep(
+                kind="search", ms=_ms(t),
+                detail=f"{len(result.hits)} hits (constraints {settings.constraint_mode}, "
+                       f"exclusions {overrides.get('exclusion_mode', settings.exclusion_mode)})",
+            ))
         if len(result.hits) < k:
             result, overrides = self._deepen(result, rq, k, settings.depth, overrides, run.steps)
         if self.relax:
             result, rq, overrides = self._relax(result, rq, k, overrides, run.steps)
         return result, rq, self._verify(result, rq, run.steps)
 
-    def _finish(self, result: SearchResult, rq: RoleQuery, run: _Run) -> SearchResult:
+    def _finish(self, result: SearchResult, rq: RoleQuery, run: _Run, span: Span) -> SearchResult:
         if self.clarify:
             c = clarification(rq, result.plan.grounding, self.retriever.index.kg, run.history)
             if c is not None:
@@ -231,6 +252,7 @@ class Agent:
         result.plan.steps = run.steps
         result.plan.spent = run.tracker.spend()
         result.degraded = [*result.degraded, *run.degraded]
+        record_agent(span, result)
         return result
 
     def _deepen(
@@ -250,13 +272,14 @@ class Agent:
         if depth >= size:
             return result, overrides
         wider = min(size, max(4 * depth, 4 * k))
-        t = time.perf_counter()
-        deeper = self.retriever.search(rq, k=k, **{**overrides, "depth": wider})
-        steps.append(AgentStep(
-            kind="deepen", ms=_ms(t),
-            detail=f"{len(result.hits)} hits < k={k} within {depth} candidates per leg: "
-                   f"{len(deeper.hits)} within {wider}",
-        ))
+        with agent_step("deepen", steps):
+            t = time.perf_counter()
+            deeper = self.retriever.search(rq, k=k, **{**overrides, "depth": wider})
+            steps.append(AgentStep(
+                kind="deepen", ms=_ms(t),
+                detail=f"{len(result.hits)} hits < k={k} within {depth} candidates per leg: "
+                       f"{len(deeper.hits)} within {wider}",
+            ))
         # Kept even when it found nothing more: relaxed searches then fill from the wide window.
         return deeper, {**overrides, "depth": wider}
 
@@ -276,25 +299,26 @@ class Agent:
             if not options:
                 break
             certainty, _, label, new_rq, new_overrides = min(options, key=lambda o: o[:2])
-            t = time.perf_counter()
-            relaxed = self.retriever.search(new_rq, k=k, **new_overrides)
-            relaxed_labels.append(label)
-            # Not what an earlier round added either: a second relaxation's search finds the
-            # first's documents again.
-            shown = {h.id for h in result.hits}
-            extra = [h for h in relaxed.hits if h.id not in shown]
-            for h in extra:
-                h.explanation.checks.append(ConstraintCheck(
-                    constraint=f"relaxed: {', '.join(relaxed_labels)}", kind="relation",
-                    satisfied=False, strength=0.0,
-                    evidence="added to fill k after the strict search fell short; not "
-                             "required to meet the relaxed constraint",
+            with agent_step("relax", steps):
+                t = time.perf_counter()
+                relaxed = self.retriever.search(new_rq, k=k, **new_overrides)
+                relaxed_labels.append(label)
+                # Not what an earlier round added either: a second relaxation's search finds the
+                # first's documents again.
+                shown = {h.id for h in result.hits}
+                extra = [h for h in relaxed.hits if h.id not in shown]
+                for h in extra:
+                    h.explanation.checks.append(ConstraintCheck(
+                        constraint=f"relaxed: {', '.join(relaxed_labels)}", kind="relation",
+                        satisfied=False, strength=0.0,
+                        evidence="added to fill k after the strict search fell short; not "
+                                 "required to meet the relaxed constraint",
+                    ))
+                steps.append(AgentStep(
+                    kind="relax", ms=_ms(t),
+                    detail=f"relaxed {label} (certainty {certainty:.2f}): "
+                           f"{len(result.hits)} → {min(k, len(result.hits) + len(extra))} hits",
                 ))
-            steps.append(AgentStep(
-                kind="relax", ms=_ms(t),
-                detail=f"relaxed {label} (certainty {certainty:.2f}): "
-                       f"{len(result.hits)} → {min(k, len(result.hits) + len(extra))} hits",
-            ))
             floor = min((h.score for h in result.hits), default=1.0)
             for h in extra:  # below every strict hit, in the relaxed order
                 h.score = round(min(h.score, floor * 0.999), 6)
@@ -310,23 +334,24 @@ class Agent:
         """Passages per verified hit id (also the judge's windows)."""
         if not rq.exclusions or not result.hits:
             return {}
-        t = time.perf_counter()
-        window = result.hits[: self.verify_window]
-        passages = best_passages([h.text for h in window], rq.exclusions,
-                                 self.retriever.index.embedder)
-        named = 0
-        for hit, found in zip(window, passages, strict=True):
-            for p in found:
-                hit.explanation.checks.append(ConstraintCheck(
-                    constraint=f"verify: exclude {p.exclusion}", kind="exclusion",
-                    satisfied=not p.verbatim, evidence=p.describe(), strength=p.strength,
-                ))
-            named += any(p.verbatim for p in found)
-        steps.append(AgentStep(
-            kind="verify", ms=_ms(t),
-            detail=f"located {len(rq.exclusions)} exclusion(s) in {len(window)} hits: "
-                   f"{named} name one (reported, not demoted)",
-        ))
+        with agent_step("verify", steps):
+            t = time.perf_counter()
+            window = result.hits[: self.verify_window]
+            passages = best_passages([h.text for h in window], rq.exclusions,
+                                     self.retriever.index.embedder)
+            named = 0
+            for hit, found in zip(window, passages, strict=True):
+                for p in found:
+                    hit.explanation.checks.append(ConstraintCheck(
+                        constraint=f"verify: exclude {p.exclusion}", kind="exclusion",
+                        satisfied=not p.verbatim, evidence=p.describe(), strength=p.strength,
+                    ))
+                named += any(p.verbatim for p in found)
+            steps.append(AgentStep(
+                kind="verify", ms=_ms(t),
+                detail=f"located {len(rq.exclusions)} exclusion(s) in {len(window)} hits: "
+                       f"{named} name one (reported, not demoted)",
+            ))
         return {hit.id: found for hit, found in zip(window, passages, strict=True)}
 
     def _to_judge(

@@ -30,6 +30,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
+from opentelemetry.trace import Span
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -42,6 +43,7 @@ from tenacity import (
 
 from .._checks import check_integer, check_real
 from ..errors import ConfigurationError, LLMCallError
+from ..tracing.record import llm_span, record_llm_reply
 
 __all__ = ["ClientSettings", "LLMCallError", "LLMClient", "Structured", "Usage", "as_client",
            "describe_failure"]
@@ -214,14 +216,15 @@ class LLMClient:
         kw = _charge_import(kw, t0)
         params = self.params(messages, **kw)  # outside the try: a bad argument is a TypeError
         attempts = 0
-        try:
-            for attempt in Retrying(**self._retrying(kw.get("timeout"))):
-                attempts = attempt.retry_state.attempt_number
-                with attempt:
-                    return self._content(litellm.completion(**params))
-        except Exception as exc:  # noqa: BLE001 - the provider's every failure becomes a reason
-            raise self._failure(exc, attempts) from exc
-        raise self._failure(None, attempts)  # pragma: no cover - tenacity always attempts
+        with llm_span(self.model, params, self._secrets(params)) as span:
+            try:
+                for attempt in Retrying(**self._retrying(kw.get("timeout"))):
+                    attempts = attempt.retry_state.attempt_number
+                    with attempt:
+                        return self._content(litellm.completion(**params), span, attempts)
+            except Exception as exc:  # noqa: BLE001 - every provider failure becomes a reason
+                raise self._failure(exc, attempts) from exc
+            raise self._failure(None, attempts)  # pragma: no cover - tenacity always attempts
 
     async def acomplete(self, messages: list[dict[str, str]], **kw: Any) -> str:
         """`complete` on the event loop: litellm's async client, the same retries."""
@@ -230,14 +233,16 @@ class LLMClient:
         kw = _charge_import(kw, t0)
         params = self.params(messages, **kw)
         attempts = 0
-        try:
-            async for attempt in AsyncRetrying(**self._retrying(kw.get("timeout"))):
-                attempts = attempt.retry_state.attempt_number
-                with attempt:
-                    return self._content(await litellm.acompletion(**params))
-        except Exception as exc:  # noqa: BLE001 - the provider's every failure becomes a reason
-            raise self._failure(exc, attempts) from exc
-        raise self._failure(None, attempts)  # pragma: no cover
+        with llm_span(self.model, params, self._secrets(params)) as span:
+            try:
+                async for attempt in AsyncRetrying(**self._retrying(kw.get("timeout"))):
+                    attempts = attempt.retry_state.attempt_number
+                    with attempt:
+                        return self._content(
+                            await litellm.acompletion(**params), span, attempts)
+            except Exception as exc:  # noqa: BLE001 - every provider failure becomes a reason
+                raise self._failure(exc, attempts) from exc
+            raise self._failure(None, attempts)  # pragma: no cover
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -284,16 +289,22 @@ class LLMClient:
                     usage.calls += calls
                     usage.tokens += tokens
 
-    def _content(self, resp: Any) -> str:
+    def _content(self, resp: Any, span: Span, attempts: int) -> str:
         usage = getattr(resp, "usage", None)
         total = getattr(usage, "total_tokens", None) if usage is not None else None
         if isinstance(total, int):
             self._count(tokens=total)
         try:
-            content = resp.choices[0].message.content
+            content = str(resp.choices[0].message.content or "")
         except (AttributeError, IndexError, KeyError):
-            return ""
-        return str(content or "")
+            content = ""
+        record_llm_reply(span, resp, content, attempts)
+        return content
+
+    def _secrets(self, params: dict[str, Any]) -> tuple[str | None, ...]:
+        """What a span must never show, even inside an error message."""
+        key = params.get("api_key")
+        return (self.api_key, key if isinstance(key, str) else None)
 
 
 def as_client(

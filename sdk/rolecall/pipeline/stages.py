@@ -9,8 +9,8 @@ with a `name`, the name of the stage it runs `after`, and `run(state) -> Outcome
 function decorated with `@stage(name, after=...)` is one; extra
 stages (a reranker, an aboutness scorer) are given to `Retriever(stages=[...])` and slot in
 after the stage they name, without editing the retriever.  The runner records each stage's
-time and what it says it changed in the plan (`Plan.stages`), and tags any `RolecallError`
-passing through with the stage it came from.
+time and what it says it changed in the plan (`Plan.stages`) and in an OpenTelemetry span
+(`rolecall.tracing`), and tags any `RolecallError` passing through with the stage it came from.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import replace
 
 from ..errors import ConfigurationError, EmbeddingError, RolecallError
 from ..explain import Degradation, StageRecord
+from ..tracing.record import record_stage, stage_span
 from .documents import analysed_documents
 from .encode import encode
 from .evidence import DenseView, exclusion_evidence
@@ -232,10 +233,14 @@ def run_stages(
     """Run `stages` in order; each one's time goes into `timings` under its name."""
     records: list[StageRecord] = []
     for st in stages:
-        t = time.perf_counter()
-        with in_stage(st.name):
-            outcome = st.run(state)
-        ms = round((time.perf_counter() - t) * 1000, 3)
+        # One span per stage (a no-op without an OpenTelemetry SDK): what it changed is read
+        # from the states before and after it (`rolecall.tracing.record.record_stage`).
+        with stage_span(st.name) as span:
+            t = time.perf_counter()
+            with in_stage(st.name):
+                outcome = st.run(state)
+            ms = round((time.perf_counter() - t) * 1000, 3)
+            record_stage(span, state, outcome.state, ms, outcome.detail)
         timings[st.name] = ms
         records.append(StageRecord(name=st.name, ms=ms, detail=outcome.detail))
         state = outcome.state
