@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Aboutness", "AboutnessWeights", "PhraseTokens", "Reading", "aboutness", "sentences"]
 
@@ -101,6 +101,29 @@ class Reading:
 
     title: tuple[str, ...]
     sentences: tuple[tuple[str, ...], ...]
+    #: token -> a bit mask of the sentences holding it: a search reads hundreds of
+    #: (document, phrase) pairs, and most documents lack the phrase's words altogether
+    where: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where: dict[str, int] = {}
+        for i, sentence in enumerate(self.sentences):
+            bit = 1 << i
+            for t in sentence:
+                where[t] = where.get(t, 0) | bit
+        object.__setattr__(self, "where", where)
+
+    def mentioning(self, phrase: PhraseTokens) -> list[int]:
+        """The sentences that mention `phrase` (its tokens in order), in order."""
+        if not phrase.tokens:
+            return []
+        mask = -1
+        for t in phrase.tokens:
+            mask &= self.where.get(t, 0)
+            if not mask:
+                return []
+        return [i for i in range(mask.bit_length())
+                if mask >> i & 1 and phrase.mentioned_in(self.sentences[i])]
 
 
 def sentences(text: str) -> list[str]:
@@ -127,12 +150,12 @@ def aboutness(
     weights: AboutnessWeights = AboutnessWeights(),
 ) -> Aboutness:
     """How central `phrase` is to `doc`; `subject` holds the query's own tokens."""
-    hits = [phrase.mentioned_in(s) for s in doc.sentences]
+    found = doc.mentioning(phrase)
     in_title = phrase.mentioned_in(doc.title)
-    in_lead = bool(hits) and hits[0]
+    in_lead = bool(found) and found[0] == 0
     lead = in_lead and not doc.title and _leads_with(phrase, doc.sentences[0], subject)
-    total = len(hits)
-    share = sum(hits) / total if total else 0.0
+    total = len(doc.sentences)
+    share = len(found) / total if total else 0.0
     score = 1.0 if in_title else min(
         1.0, weights.lead_weight * lead + weights.share_weight * share)
     if doc.title and not in_title:
@@ -140,9 +163,9 @@ def aboutness(
         # "…the brother of Moses…, who spoke for Moses…" is Aaron's page).
         score = min(score, weights.passing - 1e-9)
     if score < weights.passing:
-        score = weights.mention if any(hits) else 0.0
+        score = weights.mention if found else 0.0
     if doc.title and not in_title and _names_subject(doc.title, subject):
         # Its title names the query's own subject: the user asked for this document, and
         # it names the excluded thing on the way ("Johnny Bravo" naming Cartoon Cartoons).
         score = 0.0
-    return Aboutness(phrase.text, round(score, 3), in_title, in_lead, sum(hits), total)
+    return Aboutness(phrase.text, round(score, 3), in_title, in_lead, len(found), total)
