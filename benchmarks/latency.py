@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/latency.py --docs 100000 [--queries 200] [--ann-threshold N]
     .venv/bin/python benchmarks/latency.py --docs 100000 --llm 20   # with `make llm` running
+    .venv/bin/python benchmarks/latency.py --beir ../shared/data/negconstraint-dev --rounds 3
 
 The corpus is generated (seeded) from a fixed vocabulary plus drug/symptom names linked to a
 small knowledge graph, so the graph leg has work to do; embeddings come from the real
@@ -9,7 +10,11 @@ packaged MiniLM.  Prints indexing docs/s, per-stage p50/p99 for plain BM25, plai
 rolecall with the rule rewriter (no LLM), and, when an HNSW index is built, its recall@10
 against exact search.  `--llm N` adds rolecall with the local LLM rewriter on the first N
 queries, twice: uncached (an empty in-memory rewrite cache: one model call per query) and
-cached (the same queries again: no call), every stage timed.
+cached (the same queries again: no call), every stage timed.  `--beir DIR` times a BEIR
+data set's own queries instead, on the index `rolecall eval` builds for it
+(`.rolecall/eval/<name>`).  `--rounds R` runs every system over all queries R times,
+alternating systems round by round, so that the host's drift lands on each system alike; a
+last row gives each stage's p50 as a ratio of hybrid RRF's.
 """
 
 from __future__ import annotations
@@ -97,6 +102,17 @@ def pct(values: list[float], p: float) -> float:
     return v[min(len(v) - 1, int(p * (len(v) - 1)))]
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b >= 0.005 else ("-" if a < 0.005 else f"+{a:.2f}")
+
+
+def beir_queries(data: Path, n: int | None) -> list[str]:
+    """The first `n` query texts of a BEIR data set (all of them without `n`)."""
+    from rolecall.eval import load_beir
+
+    return [q.text for q in load_beir(data).queries][:n]
+
+
 def make_queries(n: int) -> list[str]:
     qrng = random.Random(11)
     queries = []
@@ -106,7 +122,8 @@ def make_queries(n: int) -> list[str]:
     return queries
 
 
-def measure_search(index: Index, queries: list[str], console: Console, *, llm: int = 0) -> None:
+def measure_search(index: Index, queries: list[str], console: Console, *, llm: int = 0,
+                   rounds: int = 1) -> None:
     """Per-stage latency of plain BM25, plain dense, hybrid RRF and rolecall (rules) over one
     index in one run (and the LLM rewriter on the first `llm` queries), the ratios between
     them, and HNSW recall@10 against exact search when the index has an HNSW graph."""
@@ -141,25 +158,36 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
         table.add_column(f"{s} p50", justify="right")
     totals: dict[str, float] = {}
     slowest: list[tuple[float, str, dict[str, float]]] = []
-    for name, run in systems.items():
-        wall: list[float] = []
-        per: dict[str, list[float]] = {s: [] for s in stages}
-        overhead: list[float] = []
-        for q in getattr(run, "queries", queries):
-            t = time.perf_counter()
-            res = run(q)
-            if res.degraded:
-                console.print(f"[yellow]{name}: degraded ({res.degraded[0].reason})[/yellow]")
-            wall.append((time.perf_counter() - t) * 1000)
-            for s in stages:
-                per[s].append(res.plan.timings_ms.get(s, 0.0))
-            overhead.append(wall[-1] - res.plan.timings_ms.get("encode", 0.0))
-            if name == "rolecall (rules)":
-                slowest.append((wall[-1], q, res.plan.timings_ms))
-        totals[name] = statistics.median(wall)
-        table.add_row(name, f"{statistics.median(wall):.2f}", f"{pct(wall, 0.99):.2f}",
-                      f"{statistics.median(overhead):.2f}", f"{pct(overhead, 0.99):.2f}",
-                      *[f"{statistics.median(per[s]):.2f}" for s in stages])
+    wall: dict[str, list[float]] = {name: [] for name in systems}
+    per: dict[str, dict[str, list[float]]] = {name: {s: [] for s in stages} for name in systems}
+    overhead: dict[str, list[float]] = {name: [] for name in systems}
+    for _ in range(rounds):
+        for name, run in systems.items():
+            for q in getattr(run, "queries", queries):
+                t = time.perf_counter()
+                res = run(q)
+                if res.degraded:
+                    console.print(f"[yellow]{name}: degraded ({res.degraded[0].reason})[/yellow]")
+                wall[name].append((time.perf_counter() - t) * 1000)
+                for s in stages:
+                    per[name][s].append(res.plan.timings_ms.get(s, 0.0))
+                overhead[name].append(wall[name][-1] - res.plan.timings_ms.get("encode", 0.0))
+                if name == "rolecall (rules)":
+                    slowest.append((wall[name][-1], q, res.plan.timings_ms))
+    for name in systems:
+        totals[name] = statistics.median(wall[name])
+        table.add_row(name, f"{totals[name]:.2f}", f"{pct(wall[name], 0.99):.2f}",
+                      f"{statistics.median(overhead[name]):.2f}",
+                      f"{pct(overhead[name], 0.99):.2f}",
+                      *[f"{statistics.median(per[name][s]):.2f}" for s in stages])
+    table.add_row("rolecall / hybrid", *[
+        _ratio(statistics.median(a), statistics.median(b)) for a, b in (
+            (wall["rolecall (rules)"], wall["hybrid RRF"]),
+            ([pct(wall["rolecall (rules)"], 0.99)], [pct(wall["hybrid RRF"], 0.99)]),
+            (overhead["rolecall (rules)"], overhead["hybrid RRF"]),
+            ([pct(overhead["rolecall (rules)"], 0.99)], [pct(overhead["hybrid RRF"], 0.99)]),
+            *((per["rolecall (rules)"][s], per["hybrid RRF"][s]) for s in stages),
+        )])
     console.print(table)
     console.print(
         "rolecall (rules) p50 / hybrid RRF p50 = "
@@ -197,17 +225,9 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
         index.dense.ann.set_ef(serving)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=10_000)
-    ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--ann-threshold", type=int, default=DEFAULT_ANN_THRESHOLD)
-    ap.add_argument("--index", help="index dir (default .rolecall/bench/synthetic-N)")
-    ap.add_argument("--rebuild", action="store_true")
-    ap.add_argument("--llm", type=int, default=0, metavar="N",
-                    help="also time the local LLM rewriter, uncached and cached, on N queries")
-    args = ap.parse_args()
-    console = Console(width=160)
+def _synthetic(args: argparse.Namespace, console: Console) -> tuple[Index, float | None]:
+    """The synthetic index of `--docs` documents (built when missing, with its HNSW graph
+    when large enough), and how long building took (None when it was opened)."""
     rng = random.Random(7)
     kg = make_kg(rng)
     path = Path(args.index or f".rolecall/bench/synthetic-{args.docs}")
@@ -227,8 +247,33 @@ def main() -> int:
         index = index.add([], ann_threshold=args.ann_threshold)
         console.print(f"built HNSW over {len(index)} stored vectors in "
                       f"{time.perf_counter() - t:.1f}s")
-    queries = make_queries(args.queries)
-    measure_search(index, queries, console, llm=args.llm)
+    return index, built
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=None,
+                    help="how many queries (default 200 synthetic; every one of --beir)")
+    ap.add_argument("--ann-threshold", type=int, default=DEFAULT_ANN_THRESHOLD)
+    ap.add_argument("--index", help="index dir (default .rolecall/bench/synthetic-N)")
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--llm", type=int, default=0, metavar="N",
+                    help="also time the local LLM rewriter, uncached and cached, on N queries")
+    ap.add_argument("--beir", type=Path, metavar="DIR",
+                    help="time a BEIR data set's queries on its eval index instead")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every system over all queries this many times, alternating")
+    args = ap.parse_args()
+    console = Console(width=200)
+    built = None
+    if args.beir is not None:
+        index = Index.open(args.index or f".rolecall/eval/{args.beir.name}")
+        queries = beir_queries(args.beir, args.queries)
+    else:
+        index, built = _synthetic(args, console)
+        queries = make_queries(args.queries or 200)
+    measure_search(index, queries, console, llm=args.llm, rounds=args.rounds)
     if built is not None:
         console.print(f"indexing: {len(index)} documents in {built:.1f}s = "
                       f"{len(index) / built:.0f} docs/s (embedding included)")
