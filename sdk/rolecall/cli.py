@@ -65,6 +65,10 @@ def _index_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     metavar="FIELD", help="a metadata field whose values name what a document "
                     "is about (drug: \"Sertraline\"), linked to the --kg entities; repeatable")
     ix.add_argument("--add", action="store_true", help="add to the existing index instead")
+    ix.add_argument("--sentence-vectors", action="store_true",
+                    help="also store every document's sentence vectors, which the agent's "
+                    "verification reads instead of embedding them per search (about as much "
+                    "embedding again; an --add keeps what the index was built with)")
     _embedder_option(ix)
     ix.add_argument("--no-progress", action="store_true")
 
@@ -347,10 +351,16 @@ def _index(args: argparse.Namespace) -> int:
     docs = list(read_corpus(args.corpus))
     if not docs:
         raise CorpusError("the corpus holds no documents; nothing was indexed", path=args.corpus)
-    if args.add and (args.kg or args.link_fields):
+    if args.add and (args.kg or args.link_fields or args.sentence_vectors):
         # An add links new documents by the graph and fields the index was built with.
-        print("rolecall: error: --kg and --link-field cannot change an existing index's graph "
-              "or link fields; rebuild", file=sys.stderr)
+        print("rolecall: error: --kg, --link-field and --sentence-vectors cannot change an "
+              "existing index's graph, link fields or stored vectors; rebuild",
+              file=sys.stderr)
+        return 2
+    if args.sentence_vectors and _is_dsn(args.out):
+        print("rolecall: error: --sentence-vectors is for an index directory; the PostgreSQL "
+              "backend does not store them (the agent embeds sentences per search there)",
+              file=sys.stderr)
         return 2
     kg = _load_kg(args.kg)
     progress = not args.no_progress
@@ -377,14 +387,15 @@ def _index(args: argparse.Namespace) -> int:
         index = Index.open(args.out, embedder=embedder).add(docs, progress=progress)
     else:
         index = Index.build(args.out, docs, kg=kg, progress=progress,
-                            link_fields=args.link_fields, embedder=embedder)
+                            link_fields=args.link_fields, embedder=embedder,
+                            sentence_vectors=args.sentence_vectors)
     dt = time.perf_counter() - t
     m = index.manifest
     print(
         f"indexed {len(docs)} documents in {dt:.1f}s ({len(docs) / max(dt, 1e-9):.0f} docs/s); "
         f"index {args.out}: {m.count} documents, generation {m.generation}, "
         f"{m.entities} entities, {m.relations} relations, model {m.embedding_model}"
-        + (", HNSW" if m.ann else "")
+        + (", HNSW" if m.ann else "") + (", sentence vectors" if m.sentence_vectors else "")
     )
     if m.entities:
         # Counted, never dropped: the documents the graph cannot judge are said up front.

@@ -119,12 +119,14 @@ class Retriever:
         embedder: Embedder | str | None = None,
         progress: bool = True,
         link_fields: str | Sequence[str] = (),
+        sentence_vectors: bool = False,
         **kwargs: Any,
     ) -> Retriever:
         """Build (or atomically rebuild) an index at `path` and open it (`link_fields`: the
-        metadata fields that link documents to entities, see `Index.build`)."""
+        metadata fields that link documents to entities; `sentence_vectors`: store the
+        passage vectors the agent verifies with; see `Index.build`)."""
         index = Index.build(path, documents, kg=kg, embedder=embedder, progress=progress,
-                            link_fields=link_fields)
+                            link_fields=link_fields, sentence_vectors=sentence_vectors)
         return cls(index, **kwargs)
 
     def add(self, documents: Iterable[Document | dict[str, Any]], *, progress: bool = True) -> None:

@@ -44,8 +44,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from opentelemetry.trace import Span
 
+from ..backends.interface import BackendReader, PassageVectorReader
 from ..explain import AgentStep, ConstraintCheck, Degradation, Hit, SearchResult
 from ..llm.client import LLMClient, Usage
 from ..query import RoleQuery
@@ -337,8 +339,9 @@ class Agent:
         with agent_step("verify", steps):
             t = time.perf_counter()
             window = result.hits[: self.verify_window]
+            stored = _stored_vectors(self.retriever.index, window)
             passages = best_passages([h.text for h in window], rq.exclusions,
-                                     self.retriever.index.embedder)
+                                     self.retriever.index.embedder, stored)
             named = 0
             for hit, found in zip(window, passages, strict=True):
                 for p in found:
@@ -350,7 +353,8 @@ class Agent:
             steps.append(AgentStep(
                 kind="verify", ms=_ms(t),
                 detail=f"located {len(rq.exclusions)} exclusion(s) in {len(window)} hits: "
-                       f"{named} name one (reported, not demoted)",
+                       f"{named} name one (reported, not demoted); "
+                       + _vectors_note(stored, len(window)),
             ))
         return {hit.id: found for hit, found in zip(window, passages, strict=True)}
 
@@ -457,3 +461,24 @@ def _metered(client: LLMClient | None) -> AbstractContextManager[Usage]:
 
 def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 3)
+
+
+def _stored_vectors(index: BackendReader, window: list[Hit]) -> list[np.ndarray | None]:
+    """The window's stored sentence vectors, where the index keeps them."""
+    if not isinstance(index, PassageVectorReader):
+        return [None] * len(window)
+    out: list[np.ndarray | None] = []
+    for h in window:
+        ordinal = index.ordinal(h.id)
+        out.append(None if ordinal is None
+                   else index.passage_vectors(ordinal, len(sentences(h.text))))
+    return out
+
+
+def _vectors_note(stored: list[np.ndarray | None], n: int) -> str:
+    read = sum(v is not None for v in stored)
+    if read == n:
+        return "sentence vectors read from the index"
+    return (f"sentences of {n - read} hit(s) embedded now (build the index with "
+            "sentence_vectors=True, `rolecall index --sentence-vectors`, to read them)")
+

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..embedding.sentence import Embedder
+from ..passages import passages
 from ..query import Exclusion
 
 __all__ = ["Passage", "best_passages", "sentences"]
@@ -28,19 +29,13 @@ __all__ = ["Passage", "best_passages", "sentences"]
 # Sentence-similarity demotion on NegConstraint-dev raised the violation rate from 0.174 to
 # 0.19-0.32 over a grid of thresholds (BENCHMARKS.md, the cheap path's dead ends).
 
-_SENT_RE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
     "the of and a an in on to for with by from as at is are was were be its his her their "
     "this that these those other than any all about into over".split()
 )
-_MAX_SENTENCES = 40
-
-
-def sentences(text: str) -> list[str]:
-    """Sentences of a document (at most 40: the head is where documents say what they are)."""
-    out = [s.strip() for s in _SENT_RE.split(text) if len(s.split()) >= 3]
-    return (out or [text.strip()])[:_MAX_SENTENCES]
+#: a document's sentences, as verification reads them (and as an index stores their vectors)
+sentences = passages
 
 
 def _content(text: str) -> set[str]:
@@ -67,10 +62,13 @@ class Passage:
 
 
 def best_passages(
-    texts: Sequence[str], exclusions: Sequence[Exclusion], embedder: Embedder | None
+    texts: Sequence[str], exclusions: Sequence[Exclusion], embedder: Embedder | None,
+    stored: Sequence[np.ndarray | None] = (),
 ) -> list[list[Passage]]:
     """For each text, the best-matching sentence per exclusion (see the module docstring).
-    Without an embedder only verbatim mentions are found."""
+    Without an embedder only verbatim mentions are found.  `stored[i]`, when given and not
+    None, holds text i's sentence vectors (an index's `passage_vectors`): only the others'
+    sentences are embedded."""
     if not exclusions:
         return [[] for _ in texts]
     sents = [sentences(t) for t in texts]
@@ -79,16 +77,8 @@ def best_passages(
     need_embed = embedder is not None and any(
         not any(w and w <= ws for ws in doc_words) for doc_words in words for w in wanted
     )
-    sims: list[np.ndarray] = []
-    if need_embed and embedder is not None:
-        flat = [s for ss in sents for s in ss]
-        vecs = embedder.encode(flat + [e.looks_like or e.text for e in exclusions])
-        sv, ev = vecs[: len(flat)], vecs[len(flat):]
-        all_sims = sv @ ev.T  # (sentences, exclusions)
-        start = 0
-        for ss in sents:
-            sims.append(all_sims[start : start + len(ss)])
-            start += len(ss)
+    sims = (_similarities(sents, exclusions, embedder, stored)
+            if need_embed and embedder is not None else [])
     out: list[list[Passage]] = []
     for i, ss in enumerate(sents):
         found: list[Passage] = []
@@ -100,4 +90,24 @@ def best_passages(
                 k = int(np.argmax(sims[i][:, j]))
                 found.append(Passage(ex.text, ss[k], round(float(sims[i][k, j]), 3), False))
         out.append(found)
+    return out
+
+
+def _similarities(
+    sents: list[list[str]], exclusions: Sequence[Exclusion], embedder: Embedder,
+    stored: Sequence[np.ndarray | None],
+) -> list[np.ndarray]:
+    """Per text, the (sentences, exclusions) cosines: stored sentence vectors where there
+    are some, the rest embedded in one batch with the exclusions."""
+    have = [stored[i] if i < len(stored) else None for i in range(len(sents))]
+    flat = [s for ss, v in zip(sents, have, strict=True) if v is None for s in ss]
+    vecs = embedder.encode(flat + [e.looks_like or e.text for e in exclusions])
+    fresh, ev = vecs[: len(flat)], vecs[len(flat):]
+    out: list[np.ndarray] = []
+    start = 0
+    for ss, v in zip(sents, have, strict=True):
+        if v is None:
+            v = fresh[start : start + len(ss)]
+            start += len(ss)
+        out.append(v @ ev.T)
     return out

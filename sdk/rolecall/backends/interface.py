@@ -20,7 +20,10 @@ from ..embedding.sentence import Embedder
 from ..graph import DocLinks, GraphVerdict, KnowledgeGraph
 from ..query import AttributeFilter, RelationConstraint
 
-__all__ = ["Backend", "BackendReader", "BackendWriter", "DenseLeg", "LexicalLeg", "LinksView"]
+__all__ = [
+    "Backend", "BackendReader", "BackendWriter", "DenseLeg", "LexicalLeg", "LinksView",
+    "PassageVectorReader",
+]
 
 
 class LexicalLeg(Protocol):
@@ -135,6 +138,17 @@ class BackendWriter(Protocol):
         self, documents: Iterable[Document | dict[str, Any]], *, progress: bool = True
     ) -> BackendReader:
         """Add documents; returns the backend to search from now on."""
+        ...
+
+
+@runtime_checkable
+class PassageVectorReader(Protocol):
+    """A backend that may store its documents' passage vectors (optional: without it, the
+    agent embeds the sentences it verifies at query time)."""
+
+    def passage_vectors(self, ordinal: int, count: int) -> np.ndarray | None:
+        """Document `ordinal`'s vectors of its `count` passages (`rolecall.passages`), or
+        None when they are not stored."""
         ...
 
 

@@ -64,6 +64,7 @@ from ...query import AttributeFilter, RelationConstraint
 from ..memo import BoundedMemo, filters_key, verdict_key
 from .dense import DEFAULT_ANN_THRESHOLD, DenseIndex
 from .lexical import LexicalIndex
+from .sentences import SentenceVectors, write_sentence_vectors
 
 __all__ = ["INDEX_FORMAT_VERSION", "Index", "Manifest", "kg_digest"]
 
@@ -96,6 +97,8 @@ class Manifest:
     kg_digest: str = ""
     #: how the documents were linked (`LinkReport.to_json`); None before reports existed
     link_report: dict[str, Any] | None = None
+    #: whether the generation stores its documents' passage vectors (`sentences.py`)
+    sentence_vectors: bool = False
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:
@@ -275,6 +278,8 @@ class Index:
         self.kg = KnowledgeGraph.from_json(_read_json(directory / "kg.json"))
         self.links, self._field_links = _read_links(directory / "links.jsonl", m.count)
         self.entity_docs = invert_links(self.links)
+        self.sentences: SentenceVectors | None = (
+            SentenceVectors.open(directory, m.count) if m.sentence_vectors else None)
         self._link_report: LinkReport | None = None
         self._unlinked: frozenset[int] | None = None
         self._metadata: list[dict[str, Any]] | None = None
@@ -400,6 +405,11 @@ class Index:
         """The metadata fields that link documents to entities (`add` links by them too)."""
         return self.manifest.link_fields
 
+    def passage_vectors(self, ordinal: int, count: int) -> np.ndarray | None:
+        """The stored vectors of document `ordinal`'s `count` passages
+        (`rolecall.passages`), or None when this generation stores none, or not these."""
+        return None if self.sentences is None else self.sentences.of(ordinal, count)
+
     def field_links(self, ordinal: int) -> list[FieldLink]:
         """How a document's link-field values were linked (or why not): field, value,
         entity, method (exact / alias / fuzzy, or the reason it was refused), confidence."""
@@ -467,6 +477,7 @@ class Index:
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
         progress: bool = True,
         link_fields: str | Sequence[str] = (),
+        sentence_vectors: bool = False,
     ) -> Index:
         """Build an index from documents and replace whatever lives at `root`, atomically.
 
@@ -478,7 +489,11 @@ class Index:
 
         `embedder` is an Embedder or a name (`"minilm"`, the default, or `"bge-small"`:
         `rolecall.embedding.names.EMBEDDERS`); the manifest records its model, which
-        `open` and `add` then use."""
+        `open` and `add` then use.
+
+        `sentence_vectors` also stores every document's passage vectors, which the agent's
+        verification then reads instead of embedding a window of sentences per search
+        (`passage_vectors`); it costs about as much embedding again, and `add` keeps it."""
         root = Path(root)
         check_integer("ann_threshold", ann_threshold, 1, 10**12)
         kg = kg or KnowledgeGraph()
@@ -494,6 +509,7 @@ class Index:
             _write_and_publish(
                 root, previous=None, docs=docs, kg=kg, embedder=embedder,
                 ann_threshold=ann_threshold, progress=progress, link_fields=fields,
+                sentence_vectors=bool(sentence_vectors),
             )
         return cls.open(root, embedder=embedder)
 
@@ -524,6 +540,7 @@ class Index:
                 self.root, previous=latest, docs=docs, kg=latest.kg,
                 embedder=latest.embedder, ann_threshold=ann_threshold, progress=progress,
                 link_fields=latest.link_fields,
+                sentence_vectors=latest.manifest.sentence_vectors,
             )
         return Index.open(self.root, embedder=self._embedder)
 
@@ -538,6 +555,7 @@ def _write_and_publish(
     ann_threshold: int,
     progress: bool,
     link_fields: tuple[str, ...],
+    sentence_vectors: bool = False,
 ) -> None:
     """Write a complete generation in a temporary folder, then publish it (we hold the
     writer lock).  A failure part-way (disk full, a file-size limit) removes the temporary
@@ -549,7 +567,7 @@ def _write_and_publish(
         _write_generation(
             tmp, previous=previous, new_docs=docs, kg=kg, embedder=embedder,
             ann_threshold=ann_threshold, progress=progress, generation=_next_generation(root),
-            link_fields=link_fields,
+            link_fields=link_fields, sentence_vectors=sentence_vectors,
         )
         _publish(root, tmp)
     except OSError as exc:
@@ -667,14 +685,19 @@ def _write_generation(
     progress: bool,
     generation: int,
     link_fields: tuple[str, ...],
+    sentence_vectors: bool = False,
 ) -> None:
     """Write one complete generation into `out` (a private temporary folder): documents,
-    lexical, dense, graph and links, then the manifest that makes it an index."""
+    lexical, dense, graph and links (and the passage vectors when asked), then the
+    manifest that makes it an index."""
     _write_documents(out, previous, new_docs)
     _write_lexical(out, previous, new_docs, progress)
     vectors = _embed_all(previous, new_docs, embedder, progress)
     ann = DenseIndex.save(out, vectors, ann_threshold=ann_threshold)
     report = _write_links(out, previous, new_docs, kg, link_fields, progress)
+    if sentence_vectors:
+        write_sentence_vectors(out, previous.sentences if previous is not None else None,
+                               new_docs, embedder, progress)
     if previous is not None:
         report = previous.link_report.merged(report)
     Manifest(
@@ -690,6 +713,7 @@ def _write_generation(
         link_fields=link_fields,
         kg_digest=kg_digest(kg),
         link_report=report.to_json(),
+        sentence_vectors=sentence_vectors,
     ).write(out)
 
 
