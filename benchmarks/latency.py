@@ -35,6 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rolecall import (  # noqa: E402
+    Agent,
     Document,
     Index,
     KnowledgeGraph,
@@ -134,7 +135,11 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
         "dense": lambda q: r.search(RoleQuery.plain(q), legs=("dense",)),
         "hybrid RRF": lambda q: r.search(RoleQuery.plain(q)),
         "rolecall (rules)": lambda q: r.search(q),
+        # The agent without an LLM: strict search, deepen/relax, verify (sentence vectors
+        # read from the index when it stores them, else embedded per search).
+        "agent (no LLM)": lambda q: agent.search(q),
     }
+    agent = Agent(r)
     if llm:
         from rolecall import LLMRewriter, RewriteCache
         from rolecall.rewrite.auto import LOCAL_ALIAS, local_api_base
@@ -189,6 +194,11 @@ def measure_search(index: Index, queries: list[str], console: Console, *, llm: i
             *((per["rolecall (rules)"][s], per["hybrid RRF"][s]) for s in stages),
         )])
     console.print(table)
+    console.print(
+        f"agent (no LLM) p50 / rolecall (rules) p50 = "
+        f"{totals['agent (no LLM)'] / totals['rolecall (rules)']:.2f} (sentence vectors "
+        f"{'stored' if getattr(index, 'sentences', None) is not None else 'embedded per search'})"
+    )
     console.print(
         "rolecall (rules) p50 / hybrid RRF p50 = "
         f"{totals['rolecall (rules)'] / totals['hybrid RRF']:.2f}; "
