@@ -19,6 +19,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import cast
 
 import tantivy
 
@@ -227,9 +228,9 @@ class LexicalIndex:
         query = clauses[0][1] if len(clauses) == 1 else tantivy.Query.boolean_query(clauses)
         hits = searcher.search(query, limit=limit, count=False).hits
         ords = searcher.fast_field_values("ord", [addr for _, addr in hits])
-        # tantivy hands back Python ints and floats already.
+        # tantivy hands back Python ints and floats already: no conversion per hit.
         out = [(o, s) for (s, _), o in zip(hits, ords, strict=True) if o is not None]
-        return out, len(hits)
+        return cast("list[tuple[int, float]]", out), len(hits)
 
     def _allowed_after(self, clauses: list[tuple[tantivy.Occur, tantivy.Query]],
                        allowed: set[int], k: int) -> list[tuple[int, float]] | None:
@@ -266,9 +267,8 @@ class LexicalIndex:
         return max(int(self._searcher.doc_freq(f, token)) for f in _FIELDS)
 
 
-#: From this share of the index, an allowed set is tried after an unrestricted search first
-#: (BENCHMARKS.md, "Speed": k = 100 on 10,000 documents, 10% allowed 1.66 → 0.92 ms, 30%
-#: 2.75 → 0.39 ms; at 5% the term set is still the faster).
+#: From this share of the index, an allowed set is tried after an unrestricted search first;
+#: below it the term set is the faster (BENCHMARKS.md, "Speed", the timings per share).
 _POST_FIRST_SHARE = 0.08
 
 
