@@ -44,7 +44,7 @@ def test_evaluate_allows_and_blocks_with_reasons(tiny_kg: KnowledgeGraph) -> Non
                          relations=[(rc("treats", "allergy"), "allergy"),
                                     (rc("causes", "drowsiness", polarity=Polarity.MUST_NOT),
                                      "drowsiness")])
-    assert v.allowed == {3}
+    assert v.allowed == frozenset({3})
     assert v.blocked == {2: "sleepyhist causes drowsiness"}
     none = tiny_kg.evaluate(links, target_type=None, relations=[])
     assert none.allowed is None and not none.active

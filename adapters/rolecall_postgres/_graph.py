@@ -14,8 +14,10 @@ blocks the same documents on both backends:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rolecall import Direction, RelationConstraint
-from rolecall.backends import GraphVerdict, split_constraints
+from rolecall.backends import GraphVerdict, split_constraints, verdict_of
 
 from ._db import Database
 
@@ -91,14 +93,10 @@ def graph_verdict(
     good = list(cands)
     for rc, o in musts:
         good = sorted(_holders(db, good, rc, o))
-    allowed: set[int] | None = None
-    if target_type or musts:
-        allowed = {d for _, ords in _docs(db, good) for d in ords}
-    blocked: dict[int, str] = {}
-    for rc, o in nots:
-        for e, ords in _docs(db, sorted(_holders(db, cands, rc, o))):
-            for d in ords:
-                blocked.setdefault(d, f"{e} {rc.relation} {o}")
-    if allowed is not None:
-        allowed -= set(blocked)
-    return GraphVerdict(allowed=allowed, blocked=blocked, constraints=constraints)
+    allowed = (frozenset(d for _, ords in _docs(db, good) for d in ords)
+               if target_type or musts else None)
+    blocking: list[tuple[str, Iterable[int]]] = [
+        (f"{e} {rc.relation} {o}", ords)
+        for rc, o in nots for e, ords in _docs(db, sorted(_holders(db, cands, rc, o)))
+    ]
+    return verdict_of(allowed, blocking, constraints)

@@ -255,13 +255,13 @@ class PostgresIndex:
             )
         )))
 
-    def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
+    def passing(self, filters: Sequence[AttributeFilter]) -> frozenset[int]:
         """Ordinals whose metadata satisfies every filter.  SQL narrows to documents holding
         the field; the comparison itself is rolecall's (`rolecall.backends.matches`), so
         case-folding and number/string coercion are exactly the embedded backend's."""
-        return set(self._passing.get(
+        return self._passing.get(
             (self._live_generation(), filters_key(filters)), lambda: self._passing_now(filters)
-        ))
+        )
 
     def _passing_now(self, filters: Sequence[AttributeFilter]) -> frozenset[int]:
         result: set[int] | None = None

@@ -19,10 +19,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
-from rolecall.backends import analyze, plan_filters, positioned_tokens
+from rolecall.backends import analyze, as_set, plan_filters, positioned_tokens
 
 from ._db import Database
 
@@ -157,7 +158,7 @@ class PgLexical:
         text: str,
         k: int,
         *,
-        allowed: set[int] | None = None,
+        allowed: AbstractSet[int] | None = None,
         blocked: Iterable[int] = (),
         must_not_phrases: Sequence[str] = (),
     ) -> list[tuple[int, float]]:
@@ -207,12 +208,12 @@ class PgDense:
         query: np.ndarray,
         k: int,
         *,
-        allowed: set[int] | None = None,
+        allowed: AbstractSet[int] | None = None,
         blocked: Iterable[int] = (),
     ) -> list[tuple[int, float]]:
         if k <= 0 or (allowed is not None and not allowed):
             return []
-        blocked_set = set(blocked)
+        blocked_set = as_set(blocked)
         q = vector_literal(query)
         if not self.ann or (allowed is not None and len(allowed) <= _ANN_EXACT_MAX):
             return self._query(q, k, allowed, blocked_set, exact=True)
@@ -235,7 +236,8 @@ class PgDense:
         return int(self._db.meta("count", 0))
 
     def _query(
-        self, q: str, k: int, allowed: set[int] | None, blocked: set[int], *, exact: bool
+        self, q: str, k: int, allowed: AbstractSet[int] | None, blocked: AbstractSet[int], *,
+        exact: bool
     ) -> list[tuple[int, float]]:
         params: dict[str, Any] = {"q": q, "k": k}
         where = ""

@@ -9,7 +9,8 @@ imports from here and from `rolecall`, never from a private module.
   `Backend` (both), `LexicalLeg`, `DenseLeg`, `LinksView`;
 * the values they return: `GraphVerdict`, `DocLinks`, `FilterPlan`;
 * the shared pieces that make two backends rank alike: the lexical analyzer
-  (`analyze`, `positioned_tokens`), `plan_filters`, `split_constraints`, `matches`,
+  (`analyze`, `positioned_tokens`), `plan_filters`, `as_set`, `split_constraints`, `verdict_of`,
+  `matches`,
   `coerce_documents`, the embedder helpers, `progress_bar`, `BoundedMemo`.
 """
 
@@ -19,11 +20,11 @@ from .._progress import progress_bar
 from ..documents import Document, coerce_documents
 from ..embedding.sentence import Embedder, checked_embedder, default_embedder
 from ..filters import matches, matches_all
-from ..graph import DocLinks, GraphVerdict, invert_links, split_constraints
+from ..graph import DocLinks, GraphVerdict, invert_links, split_constraints, verdict_of
 from ..linking import FieldLink, LinkReport, checked_link_fields, link_document
 from .embedded.dense import DEFAULT_ANN_THRESHOLD
 from .embedded.lexical import analyze, positioned_tokens
-from .filter_plan import FilterPlan, plan_filters
+from .filter_plan import FilterPlan, as_set, plan_filters
 from .interface import Backend, BackendReader, BackendWriter, DenseLeg, LexicalLeg, LinksView
 from .memo import BoundedMemo, filters_key, verdict_key
 
@@ -44,6 +45,7 @@ __all__ = [
     "LinkReport",
     "LinksView",
     "analyze",
+    "as_set",
     "checked_embedder",
     "checked_link_fields",
     "coerce_documents",
@@ -56,6 +58,7 @@ __all__ = [
     "positioned_tokens",
     "progress_bar",
     "split_constraints",
+    "verdict_of",
     "filters_key",
     "verdict_key",
 ]

@@ -10,9 +10,10 @@ the same hits.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
-__all__ = ["MAX_IN_QUERY", "FilterPlan", "plan_filters"]
+__all__ = ["MAX_IN_QUERY", "FilterPlan", "as_set", "plan_filters"]
 
 MAX_IN_QUERY = 4_096
 
@@ -20,11 +21,11 @@ MAX_IN_QUERY = 4_096
 @dataclass(frozen=True)
 class FilterPlan:
     #: ordinals the query itself must keep to (None: no restriction) or leave out
-    allowed: set[int] | None = None
-    blocked: set[int] = field(default_factory=set)
+    allowed: AbstractSet[int] | None = None
+    blocked: AbstractSet[int] = frozenset()
     #: ordinals applied to the fetched hits instead
-    post_allowed: set[int] | None = None
-    post_blocked: set[int] = field(default_factory=set)
+    post_allowed: AbstractSet[int] | None = None
+    post_blocked: AbstractSet[int] = frozenset()
     #: how many hits to fetch for k to survive the post-filter
     limit: int = 0
 
@@ -37,16 +38,17 @@ class FilterPlan:
 
 
 def plan_filters(
-    allowed: set[int] | None, blocked: Iterable[int], *, k: int, n: int
+    allowed: AbstractSet[int] | None, blocked: Iterable[int], *, k: int, n: int
 ) -> FilterPlan:
-    """The plan for a top-`k` search over `n` documents."""
-    blocked_set = set(blocked)
+    """The plan for a top-`k` search over `n` documents.  The sets are read, never copied:
+    they are a memoised verdict's, shared by every search with the same constraints."""
+    blocked_set = as_set(blocked)
     if allowed is not None and blocked_set:
-        allowed, blocked_set = allowed - blocked_set, set()
-    in_allowed: set[int] | None = None
-    in_blocked: set[int] = set()
-    post_allowed: set[int] | None = None
-    post_blocked: set[int] = set()
+        allowed, blocked_set = allowed - blocked_set, frozenset()
+    in_allowed: AbstractSet[int] | None = None
+    in_blocked: AbstractSet[int] = frozenset()
+    post_allowed: AbstractSet[int] | None = None
+    post_blocked: AbstractSet[int] = frozenset()
     if allowed is not None:
         if len(allowed) <= MAX_IN_QUERY:
             in_allowed = allowed
@@ -63,3 +65,8 @@ def plan_filters(
         share = len(post_allowed) / n if post_allowed is not None else 1 - len(post_blocked) / n
         limit = min(n, int(k / max(share, 0.05) * 1.5) + 1)
     return FilterPlan(in_allowed, in_blocked, post_allowed, post_blocked, limit)
+
+
+def as_set(ordinals: Iterable[int]) -> AbstractSet[int]:
+    """`ordinals` as a set: itself when it is one (no copy), else a new frozenset."""
+    return ordinals if isinstance(ordinals, AbstractSet) else frozenset(ordinals)

@@ -11,6 +11,7 @@ sets, fused rankings and evidence are plain sets of ints whichever backend produ
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -34,7 +35,7 @@ class LexicalLeg(Protocol):
         text: str,
         k: int,
         *,
-        allowed: set[int] | None = None,
+        allowed: AbstractSet[int] | None = None,
         blocked: Iterable[int] = (),
         must_not_phrases: Sequence[str] = (),
     ) -> list[tuple[int, float]]:
@@ -61,7 +62,7 @@ class DenseLeg(Protocol):
         query: np.ndarray,
         k: int,
         *,
-        allowed: set[int] | None = None,
+        allowed: AbstractSet[int] | None = None,
         blocked: Iterable[int] = (),
     ) -> list[tuple[int, float]]:
         ...
@@ -118,7 +119,7 @@ class BackendReader(Protocol):
     ) -> GraphVerdict:
         ...
 
-    def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
+    def passing(self, filters: Sequence[AttributeFilter]) -> frozenset[int]:
         ...
 
     def unlinked(self) -> frozenset[int]:

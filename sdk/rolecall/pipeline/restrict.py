@@ -21,6 +21,9 @@ __all__ = ["restrict", "soft_verdicts"]
 
 
 def restrict(index: BackendReader, g: Grounding, settings: SearchSettings) -> Restriction:
+    """The restriction of one search.  The verdict's sets are shared, never copied: the
+    backend memoises the verdict, and at a million documents copying its sets per search
+    would cost more than the search."""
     verdict = index.graph_verdict(g.target_type, g.relations)
     allowed = verdict.allowed
     passing = index.passing(g.filters) if g.filters else None
@@ -31,11 +34,14 @@ def restrict(index: BackendReader, g: Grounding, settings: SearchSettings) -> Re
     leg_allowed = allowed if hard else passing
     if hard and unknown and leg_allowed is not None:
         leg_allowed = leg_allowed | unknown
+    # An allowed set already leaves the blocked documents out (`verdict_of`; the unknown are
+    # about no entity, so none is blocked): the legs need the blocked set only without one.
+    leg_blocked = verdict.blocked_ids if hard and leg_allowed is None else frozenset()
     return Restriction(
         allowed=allowed,
-        blocked=dict(verdict.blocked),
+        blocked=verdict.blocked,
         leg_allowed=leg_allowed,
-        leg_blocked=set(verdict.blocked) if hard else set(),
+        leg_blocked=leg_blocked,
         constraints=list(verdict.constraints),
         soft=soft_verdicts(index, g),
         unknown=unknown,
@@ -43,7 +49,7 @@ def restrict(index: BackendReader, g: Grounding, settings: SearchSettings) -> Re
 
 
 def _unknown(
-    index: BackendReader, graph_allowed: set[int] | None, passing: set[int] | None,
+    index: BackendReader, graph_allowed: frozenset[int] | None, passing: frozenset[int] | None,
     settings: SearchSettings,
 ) -> frozenset[int]:
     """Documents about no entity that the graph's allowed set leaves out (a must-not alone
@@ -52,7 +58,7 @@ def _unknown(
     if graph_allowed is None or settings.unknown_mode == "hard":
         return frozenset()
     unknown = index.unlinked() - graph_allowed
-    return unknown if passing is None else unknown & frozenset(passing)
+    return unknown if passing is None else unknown & passing
 
 
 def soft_verdicts(index: BackendReader, g: Grounding) -> tuple[SoftVerdict, ...]:
@@ -62,11 +68,10 @@ def soft_verdicts(index: BackendReader, g: Grounding) -> tuple[SoftVerdict, ...]
     if g.soft_target_type is not None:
         t, conf = g.soft_target_type
         v = index.graph_verdict(t, [])
-        out.append(SoftVerdict(f"type {t}", conf, v.allowed, frozenset(v.blocked)))
+        out.append(SoftVerdict(f"type {t}", conf, v.allowed, v.blocked_ids))
     for rc, obj, conf in g.soft_relations:
         v = index.graph_verdict(None, [(rc, obj)])
-        out.append(SoftVerdict(describe_relation(rc, obj), conf, v.allowed,
-                               frozenset(v.blocked)))
+        out.append(SoftVerdict(describe_relation(rc, obj), conf, v.allowed, v.blocked_ids))
     for flt, conf in g.soft_filters:
         out.append(SoftVerdict(f"filter {flt.field}", conf, index.passing([flt])))
     return tuple(out)

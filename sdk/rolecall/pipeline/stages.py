@@ -124,10 +124,10 @@ def dense_stage(state: SearchState) -> Outcome:
     ))
 
 
-def _bounds(state: SearchState) -> tuple[set[int] | None, set[int]]:
+def _bounds(state: SearchState) -> tuple[frozenset[int] | None, frozenset[int]]:
     """What the legs may return: (allowed or None for all, blocked)."""
     r = state.restriction
-    return (r.leg_allowed, r.leg_blocked) if r is not None else (None, set())
+    return (r.leg_allowed, r.leg_blocked) if r is not None else (None, frozenset())
 
 
 def _ranked(state: SearchState, leg: str, ranking: list[tuple[int, float]]) -> Outcome:

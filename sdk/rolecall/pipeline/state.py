@@ -19,7 +19,7 @@ would have to compute again.  The fields, in the order the default stages fill t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -44,7 +44,7 @@ class SoftVerdict:
 
     label: str
     confidence: float
-    allowed: set[int] | None
+    allowed: frozenset[int] | None
     blocked: frozenset[int] = frozenset()
 
     def violated_by(self, ordinal: int) -> bool:
@@ -58,16 +58,17 @@ class Restriction:
 
     `allowed` is None when nothing restricts; `blocked` maps an ordinal to the reason the
     graph blocks it.  `leg_allowed` / `leg_blocked` are what the legs are given: in hard
-    constraint mode the verdict itself; in soft mode only the attribute filters (never
+    constraint mode the verdict itself (`leg_blocked` empty when there is an allowed set,
+    which already leaves the blocked out); in soft mode only the attribute filters (never
     soft), the role verdict being left to the policy to demote.  `soft` holds the verdicts
     of soft mapped values (`Grounding.soft_*`), which only ever demote, in either mode.
     `unknown` are documents linked to no entity under a graph constraint: in soft unknown
     mode the legs see them and the policy demotes them."""
 
-    allowed: set[int] | None
-    blocked: dict[int, str]
-    leg_allowed: set[int] | None
-    leg_blocked: set[int]
+    allowed: frozenset[int] | None
+    blocked: Mapping[int, str]
+    leg_allowed: frozenset[int] | None
+    leg_blocked: frozenset[int]
     constraints: list[str] = field(default_factory=list)
     soft: tuple[SoftVerdict, ...] = ()
     #: documents about no entity that a graph constraint would have dropped, kept for the

@@ -10,12 +10,14 @@ set is still scored exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import IndexCorruptError, MissingDependencyError
+from ..filter_plan import as_set
 from ._blas import single_threaded_blas
 
 __all__ = ["DEFAULT_ANN_THRESHOLD", "DenseIndex"]
@@ -107,7 +109,7 @@ class DenseIndex:
         query: np.ndarray,
         k: int,
         *,
-        allowed: set[int] | None = None,
+        allowed: AbstractSet[int] | None = None,
         blocked: Iterable[int] = (),
         exact: bool | None = None,
     ) -> list[tuple[int, float]]:
@@ -120,14 +122,14 @@ class DenseIndex:
         query: np.ndarray,
         k: int,
         *,
-        allowed: set[int] | None,
+        allowed: AbstractSet[int] | None,
         blocked: Iterable[int],
         exact: bool | None,
     ) -> list[tuple[int, float]]:
         n = len(self)
         if k <= 0 or n == 0 or (allowed is not None and not allowed):
             return []
-        blocked_set = set(blocked)
+        blocked_set = as_set(blocked)  # a memoised verdict's set: read, not copied
         use_ann = self.ann is not None and not exact
         small = _ANN_EXACT_MAX if use_ann else 20_000
         if allowed is not None and len(allowed) <= small:
@@ -153,7 +155,7 @@ class DenseIndex:
         return _top(np.arange(n), scores, k)
 
     def _ann_search(
-        self, query: np.ndarray, k: int, allowed: set[int] | None, blocked: set[int]
+        self, query: np.ndarray, k: int, allowed: AbstractSet[int] | None, blocked: AbstractSet[int]
     ) -> list[tuple[int, float]]:
         n = len(self)
         k = min(k, n)

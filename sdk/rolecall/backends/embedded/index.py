@@ -458,11 +458,11 @@ class Index:
             ),
         )
 
-    def passing(self, filters: Sequence[AttributeFilter]) -> set[int]:
+    def passing(self, filters: Sequence[AttributeFilter]) -> frozenset[int]:
         """Ordinals whose metadata satisfies every filter, memoised per generation."""
-        return set(self._passing.get(filters_key(filters), lambda: frozenset(
+        return self._passing.get(filters_key(filters), lambda: frozenset(
             i for i, m in enumerate(self.metadata()) if matches_all(m, filters)
-        )))
+        ))
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import cast
 
@@ -195,7 +196,7 @@ class LexicalIndex:
         text: str,
         k: int,
         *,
-        allowed: set[int] | None = None,
+        allowed: AbstractSet[int] | None = None,
         blocked: Iterable[int] = (),
         must_not_phrases: Sequence[str] = (),
     ) -> list[tuple[int, float]]:
@@ -233,7 +234,7 @@ class LexicalIndex:
         return cast("list[tuple[int, float]]", out), len(hits)
 
     def _allowed_after(self, clauses: list[tuple[tantivy.Occur, tantivy.Query]],
-                       allowed: set[int], k: int) -> list[tuple[int, float]] | None:
+                       allowed: AbstractSet[int], k: int) -> list[tuple[int, float]] | None:
         """The top k allowed hits read off an unrestricted search, when the allowed set is
         a large enough share of the index (a term set of thousands of ordinals costs tantivy
         several times the search itself); None when too few of them rank high enough, and
