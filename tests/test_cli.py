@@ -1,5 +1,6 @@
 import io
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,26 @@ def test_every_demo_query_puts_wanted_first_and_no_unwanted(tmp_path: Path) -> N
         ids = r.search(q.query, k=5).ids
         assert ids and ids[0] in q.wanted, q.query
         assert not set(ids) & set(q.unwanted), q.query
+
+
+def test_index_precision_says_what_ran(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--precision bfloat16` runs bfloat16 where the CPU has it natively, else float32 with
+    the reason on the summary line; an add without --embedder uses the index's own model;
+    bge-small (INT8 ONNX) refuses the option with how to fix the call."""
+    data = demo_data_dir()
+    out = tmp_path / "idx"
+    with warnings.catch_warnings():  # the fallback to float32 warns where bfloat16 is not native
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert main(["index", str(data / "corpus.jsonl"), "--out", str(out),
+                     "--precision", "bfloat16", "--no-progress"]) == 0
+    line = capsys.readouterr().out
+    assert "bfloat16 bulk embedding)" in line or "(float32 bulk embedding; " in line
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"_id": "new1", "text": "a tablet for mild headaches"}\n', encoding="utf-8")
+    assert main(["index", str(more), "--out", str(out), "--add", "--precision", "float32",
+                 "--no-progress"]) == 0
+    added = capsys.readouterr().out
+    assert "48 documents" in added and "(float32 bulk embedding)" in added
+    assert main(["index", str(more), "--out", str(tmp_path / "b"), "--embedder", "bge-small",
+                 "--precision", "bfloat16", "--no-progress"]) == 2
+    assert "leave --precision out" in capsys.readouterr().err

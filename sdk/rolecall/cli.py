@@ -70,6 +70,11 @@ def _index_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "verification reads instead of embedding them per search (about as much "
                     "embedding again; an --add keeps what the index was built with)")
     _embedder_option(ix)
+    ix.add_argument("--precision", choices=("float32", "bfloat16"), default=None,
+                    help="arithmetic of the bulk embedding (sentence-transformers models): "
+                    "bfloat16 is faster on a CPU with native bfloat16 (AVX512-BF16 or AMX) and "
+                    "is checked against float32 on load, falling back with a warning where it "
+                    "is not native or not close (default: float32, or ROLECALL_BULK_PRECISION)")
     ix.add_argument("--no-progress", action="store_true")
 
 
@@ -317,15 +322,41 @@ def _kg(args: argparse.Namespace) -> int:
 
 
 def _embedder(args: argparse.Namespace) -> Any:
-    """The embedder `--embedder` names, or None (the default; for an existing index, its
-    own)."""
+    """The embedder `--embedder` names (with `--precision`, when given), or None (the
+    default; for an existing index, its own)."""
     from .embedding.names import embedder_named
 
     # getattr: callers (tests, benchmarks) build the namespace of `_eval_index` by hand.
     name = getattr(args, "embedder", None)
     if isinstance(name, list):  # eval's repeatable option, one model at a time
         name = name[0] if name else None
-    return embedder_named(name) if name else None
+    precision = getattr(args, "precision", None)
+    if precision is None:
+        return embedder_named(name) if name else None
+    if name is None:  # the model the index was built with, or the default for a new one
+        name = _recorded_model(args) if args.add else "minilm"
+    return embedder_named(name, bulk_precision=precision)
+
+
+def _precision_ran(embedder: Any) -> str:
+    """What `--precision` became once the model loaded (it falls back to float32 where
+    bfloat16 is not native or not close), for the summary line; empty without the option."""
+    ran = getattr(embedder, "bulk_precision", None)
+    note = getattr(embedder, "bulk_precision_note", "")
+    return f" ({ran} bulk embedding{'; ' + note if note else ''})" if ran else ""
+
+
+def _recorded_model(args: argparse.Namespace) -> str:
+    """The embedding model the existing index `--out` (directory or DSN) was built with."""
+    if _is_dsn(args.out):
+        pindex = _postgres().open(args.out, schema=args.schema)
+        try:
+            return str(pindex.embedding_model)
+        finally:
+            pindex.close()
+    from .backends.embedded.index import Index
+
+    return Index.open(args.out).manifest.embedding_model
 
 
 def _is_dsn(target: str) -> bool:
@@ -378,7 +409,7 @@ def _index(args: argparse.Namespace) -> int:
             f"indexed {len(docs)} documents in {dt:.1f}s ({len(docs) / max(dt, 1e-9):.0f} "
             f"docs/s); PostgreSQL schema {args.schema}: {len(pindex)} documents, "
             f"{len(pindex.kg.entities)} entities, {len(pindex.kg.relations)} relations"
-            + (", HNSW" if pindex.dense.ann else "")
+            + _precision_ran(embedder) + (", HNSW" if pindex.dense.ann else "")
         )
         if pindex.link_report is not None and len(pindex.kg):
             print(pindex.link_report.summary())
@@ -395,7 +426,8 @@ def _index(args: argparse.Namespace) -> int:
         f"indexed {len(docs)} documents in {dt:.1f}s ({len(docs) / max(dt, 1e-9):.0f} docs/s); "
         f"index {args.out}: {m.count} documents, generation {m.generation}, "
         f"{m.entities} entities, {m.relations} relations, model {m.embedding_model}"
-        + (", HNSW" if m.ann else "") + (", sentence vectors" if m.sentence_vectors else "")
+        + _precision_ran(embedder) + (", HNSW" if m.ann else "")
+        + (", sentence vectors" if m.sentence_vectors else "")
     )
     if m.entities:
         # Counted, never dropped: the documents the graph cannot judge are said up front.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, cast
 
 from ..errors import ConfigurationError, EmbedderMismatchError
 from .bge import BGE_SMALL_MODEL
@@ -41,21 +42,39 @@ _FACTORIES: dict[str, Callable[[], Embedder]] = {"minilm": default_embedder, "bg
 _MODEL_NAMES = {DEFAULT_EMBEDDING_MODEL: "minilm", BGE_SMALL_MODEL: "bge-small"}
 
 
-def embedder_named(name: str) -> Embedder:
+def embedder_named(name: str, *, bulk_precision: str | None = None) -> Embedder:
     """The embedder called `name`: a packaged one's short name (`EMBEDDERS`), the model name
     an index records, or the folder of a sentence-transformers model (one `rolecall tune`
-    wrote), named by its absolute path so that an index built with it finds it again."""
+    wrote), named by its absolute path so that an index built with it finds it again.
+
+    `bulk_precision` ("float32" or "bfloat16") is the arithmetic of batch encoding, for the
+    sentence-transformers models (`SentenceTransformerEmbedder(bulk_precision=...)`); None
+    keeps their default.  bge-small is an INT8 ONNX model, which has no such choice."""
     short = _MODEL_NAMES.get(name, name)
+    if bulk_precision is not None and short == "bge-small":
+        raise ConfigurationError(
+            "bge-small runs INT8 ONNX Runtime, so bulk_precision does not apply to it; leave "
+            "--precision out, or choose a sentence-transformers model (minilm or a folder)"
+        )
+    if bulk_precision is not None and short == "minilm":
+        return SentenceTransformerEmbedder(bulk_precision=_precision(bulk_precision))
     if short in _FACTORIES:
         return _FACTORIES[short]()
     if is_model_folder(name):
         path = str(Path(name).resolve())
-        return SentenceTransformerEmbedder(path, name=path)
+        precision = None if bulk_precision is None else _precision(bulk_precision)
+        return SentenceTransformerEmbedder(path, name=path, bulk_precision=precision)
     raise ConfigurationError(
         f"no embedder named {name!r}; choose one of {sorted(EMBEDDERS)}, the folder of a "
         "sentence-transformers model (e.g. the output of `rolecall tune`), or pass an "
         "Embedder object"
     )
+
+
+def _precision(value: str) -> Literal["float32", "bfloat16"]:
+    if value not in ("float32", "bfloat16"):
+        raise ConfigurationError(f"bulk_precision must be 'float32' or 'bfloat16', got {value!r}")
+    return cast(Literal["float32", "bfloat16"], value)
 
 
 def is_model_folder(name: str) -> bool:
